@@ -1,0 +1,1 @@
+"""OpenCL C templates. Installed as tinygradlike.kernels; tinygradlike.codegen fills them in."""

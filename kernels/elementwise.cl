@@ -1,0 +1,10 @@
+// {{NAME}}: an elementwise kernel. One work-item computes one output element.
+// The body is the fused expression: every inlined node is one line, in dependency order,
+// and every input is read through its view (strides, offset, validity mask) as index math.
+{{HEADER}}
+__kernel void {{NAME}}({{PARAMS}}) {
+  const int gid = get_global_id(0);
+  if (gid >= {{SIZE}}) return;  // the global size is rounded up to a whole work-group
+{{BODY}}
+  out[gid] = {{RESULT}};
+}

@@ -1,0 +1,96 @@
+"""Fusion rules, pinned down by exact kernel counts (see tinygradlike/schedule.py)."""
+import numpy as np
+import pytest
+
+from tinygradlike import Tensor, reset_stats, stats
+from tinygradlike.schedule import group_kernels
+
+
+def inputs(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    return [Tensor(a) for a in arrays], arrays
+
+
+def launched(fn, *args):
+    """Kernels launched and compiled while realizing fn(*args)."""
+    out = fn(*args)
+    reset_stats()
+    result = out.numpy()
+    s = stats()
+    return s["kernels_launched"], s["kernels_compiled"], result
+
+
+def test_elementwise_chain_is_one_kernel():
+    (a, b, c, d), (x, y, z, w) = inputs((4, 5), (4, 5), (5,), (4, 1))
+    n, _, out = launched(lambda: ((a * b + c).relu() - d).exp())
+    assert n == 1
+    np.testing.assert_allclose(out, np.exp(np.maximum(x * y + z, 0) - w), rtol=1e-5)
+
+
+def test_elementwise_prologue_fuses_into_reduce():
+    (a, b), (x, y) = inputs((30, 7), (30, 7))
+    n, _, out = launched(lambda: (a * b).sum())
+    assert n == 1
+    np.testing.assert_allclose(out, (x.astype(np.float64) * y).sum(), rtol=1e-5)
+
+
+def test_matmul_with_bias_and_relu_is_one_kernel():
+    (x, w, b), (xa, wa, ba) = inputs((8, 16), (16, 12), (12,))
+    n, _, out = launched(lambda: (x @ w + b).relu())
+    assert n == 1
+    np.testing.assert_allclose(out, np.maximum(xa.astype(np.float64) @ wa + ba, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_is_at_most_three_kernels():
+    (x,), (xa,) = inputs((6, 10))
+    n, _, out = launched(lambda: x.softmax(-1))
+    assert n <= 3
+    e = np.exp(xa - xa.max(-1, keepdims=True))
+    np.testing.assert_allclose(out, e / e.sum(-1, keepdims=True), rtol=1e-5)
+
+
+def test_reduce_epilogue_fuses_after_the_reduce():
+    (x,), (xa,) = inputs((6, 10))
+    n, _, out = launched(lambda: (x.sum(axis=1) * 0.5 + 1).exp())
+    assert n == 1
+    np.testing.assert_allclose(out, np.exp(xa.astype(np.float64).sum(1) * 0.5 + 1), rtol=1e-5)
+
+
+def test_reduce_expanded_back_is_materialized():
+    (x,), (xa,) = inputs((6, 10))
+    n, _, out = launched(lambda: x - x.mean(axis=1, keepdim=True))
+    assert n == 2
+    np.testing.assert_allclose(out, xa - xa.mean(1, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+def test_shared_subexpression_is_computed_once_per_kernel():
+    (x,), (xa,) = inputs((5, 5))
+    n, _, out = launched(lambda: (lambda e: e * e + e)(x.exp()))
+    assert n == 1
+    e = np.exp(xa.astype(np.float64))
+    np.testing.assert_allclose(out, e * e + e, rtol=1e-5)
+
+
+@pytest.mark.parametrize("build", [
+    lambda a, b, c, d: ((a * b + c).relu() - d).exp(),
+    lambda a, b, c, d: (a * b).sum(),
+    lambda a, b, c, d: (a @ b.T + c).relu(),
+    lambda a, b, c, d: a.softmax(-1),
+], ids=["chain", "sum", "matmul", "softmax"])
+def test_running_again_compiles_nothing(build):
+    rng = np.random.default_rng(1)
+    make = lambda: [Tensor(rng.standard_normal((4, 4)).astype(np.float32)) for _ in range(4)]  # noqa: E731
+    build(*make()).numpy()
+    reset_stats()
+    build(*make()).numpy()
+    assert stats()["kernels_compiled"] == 0 and stats()["kernels_launched"] >= 1
+
+
+def test_schedule_is_pure_data():
+    """group_kernels needs no device: it only reads the graph."""
+    (a, b), _ = inputs((3, 3), (3, 3))
+    y = (a * b).sum(axis=0).exp()
+    groups = group_kernels([y.node])
+    assert [g.kind for g in groups] == ["reduce"]
+    assert groups[0].root is y.node.base

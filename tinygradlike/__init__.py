@@ -1,0 +1,30 @@
+"""tinygradlike: a small, readable autograd engine, from scalars to lazy OpenCL tensors.
+
+Names are imported on first use, so `from tinygradlike import Value` does not pay for
+pyopencl, and the pure-Python modules (view, codegen) import without a device.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Value": ("tinygradlike.scalar", "Value"),
+    "Tensor": ("tinygradlike.tensor", "Tensor"),
+    "dtypes": ("tinygradlike.dtypes", "dtypes"),
+    "stats": ("tinygradlike.runtime", "stats"),
+    "reset_stats": ("tinygradlike.runtime", "reset_stats"),
+    "nn": ("tinygradlike.nn", None),
+    "optim": ("tinygradlike.optim", None),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tinygradlike' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,425 @@
+"""Codegen: a kernel group becomes OpenCL C, filled into a template from kernels/.
+
+The fused expression is written as one C statement per node (`float t3 = t1 * t2;`) in
+dependency order, so a node used twice in a kernel is computed once and deep chains do not
+nest parentheses. Each node is rendered in a *context*: a ShapeTracker from the kernel's
+iteration space to the node's own elements. Reading through a VIEW composes its
+ShapeTracker onto the context; reading memory renders the composed tracker as index math.
+
+Codegen never imports tensor.py or the runtime: it takes nodes, returns source text.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+from tinygradlike.dtypes import DType, dtypes
+from tinygradlike.graph import Node, Op
+from tinygradlike.schedule import KernelGroup
+from tinygradlike.view import ShapeTracker
+
+FAST_MATH = os.environ.get("TGL_FASTMATH", "0") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class RenderedKernel:
+    """Everything the runtime needs to build and launch one kernel."""
+
+    name: str
+    source: str
+    global_size: tuple[int, ...]
+    local_size: tuple[int, ...] | None
+    inputs: tuple[Node, ...]  # nodes whose memory is passed after `out`, in order
+    options: tuple[str, ...] = ()
+    flops: int = 0
+    nbytes: int = 0
+    scratch: tuple[tuple[str, int], ...] = ()  # extra buffers the kernel needs: (ctype, count)
+
+
+def load_template(name: str) -> str:
+    return resources.files("tinygradlike.kernels").joinpath(name).read_text()
+
+
+def fill(template: str, **values) -> str:
+    for key, value in values.items():
+        template = template.replace("{{" + key + "}}", str(value))
+    return template
+
+
+# ---------------------------------------------------------------------------------------
+# literals and ops
+
+
+def render_const(value, dtype: DType) -> str:
+    if dtype == dtypes.bool:
+        return "1" if value else "0"
+    if dtype.is_int:
+        return str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "NAN"
+    if math.isinf(value):
+        return "INFINITY" if value > 0 else "(-INFINITY)"
+    text = repr(value)
+    if "e" not in text and "." not in text:
+        text += ".0"
+    return text + ("f" if dtype == dtypes.float32 else "")
+
+
+def _fn(name: str) -> str:
+    return f"native_{name}" if FAST_MATH and name in ("exp", "log", "sqrt", "sin", "cos") else name
+
+
+def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> str:
+    a = args[0]
+    if op is Op.NEG:
+        return f"(!{a})" if node.dtype == dtypes.bool else f"(-{a})"
+    if op in (Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH):
+        return f"{_fn(op.value)}({a})"
+    if op is Op.RECIP:
+        return f"({render_const(1, node.dtype)}/{a})"
+    if op is Op.CAST:
+        return f"({a}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a})"
+    if op in (Op.COPY, Op.DETACH):
+        return a
+    b = args[1]
+    if op is Op.ADD:
+        return f"({a}|{b})" if node.dtype == dtypes.bool else f"({a}+{b})"
+    if op is Op.MUL:
+        return f"({a}&{b})" if node.dtype == dtypes.bool else f"({a}*{b})"
+    if op is Op.DIV:
+        return f"({a}/{b})"
+    if op is Op.POW:
+        return f"pow({a},{b})"
+    if op is Op.MAX:
+        # numpy semantics: a NaN on either side wins (fmax would drop it)
+        if src_dtypes[0].is_float:
+            return f"(({a}!={a}||{a}>{b})?{a}:{b})"
+        return f"max({a},{b})"
+    if op is Op.CMPLT:
+        return f"({a}<{b})"
+    if op is Op.CMPEQ:
+        return f"({a}=={b})"
+    if op is Op.WHERE:
+        return f"({a}?{b}:{args[2]})"
+    raise NotImplementedError(f"codegen has no rule for {op}")
+
+
+def storage_ctype(dtype: DType) -> str:
+    """How a dtype lives in memory: bool as uchar, since OpenCL buffers cannot hold bool."""
+    return dtype.cl_type
+
+
+def value_ctype(dtype: DType) -> str:
+    return "bool" if dtype == dtypes.bool else dtype.cl_type
+
+
+def compose(inner: ShapeTracker, outer: ShapeTracker) -> ShapeTracker:
+    """The tracker that first applies `outer` (kernel space -> inner's shape), then `inner`."""
+    if outer.is_contiguous and outer.size == inner.size:
+        return inner if inner.shape == outer.shape else inner.reshape(outer.shape)
+    return ShapeTracker(inner.views + outer.views).simplify()
+
+
+# ---------------------------------------------------------------------------------------
+# expression rendering
+
+
+class ExprRenderer:
+    """Writes the fused expression behind one kernel as SSA lines.
+
+    `index` renders a context tracker into (index expression, validity or None) in the
+    kernel's own index variables. `loads` are the nodes read from memory; `core` is the
+    reduce/matmul node whose value, inside its own kernel, is the variable `acc`.
+    """
+
+    def __init__(self, index, is_load, core: Node | None = None, params: dict[int, str] | None = None):
+        self.index = index
+        self.is_load = is_load
+        self.core = core
+        self.params: dict[int, str] = {} if params is None else params
+        self.inputs: list[Node] = []
+        self.lines: list[str] = []
+        self.memo: dict[tuple[int, ShapeTracker], str] = {}
+        self.index_memo: dict[ShapeTracker, tuple[str, str | None]] = {}
+        self.load_contexts: list[ShapeTracker] = []  # how each memory read is indexed
+        self.count = 0
+
+    def param_for(self, node: Node) -> str:
+        if id(node) not in self.params:
+            self.params[id(node)] = f"b{len(self.params)}"
+            self.inputs.append(node)
+        return self.params[id(node)]
+
+    def rendered_index(self, ctx: ShapeTracker) -> tuple[str, str | None]:
+        if ctx not in self.index_memo:
+            self.index_memo[ctx] = self.index(ctx)
+        return self.index_memo[ctx]
+
+    def children(self, node: Node, ctx: ShapeTracker) -> list[tuple[Node, ShapeTracker]]:
+        if node is self.core or self.is_load(node) or node.op is Op.CONST:
+            return []
+        if node.op is Op.VIEW:
+            return [(node.base, compose(node.arg, ctx))]
+        return [(src, ctx) for src in node.srcs]
+
+    def render(self, root: Node, ctx: ShapeTracker) -> str:
+        """Emit the lines computing `root` in context `ctx`; return the variable holding it."""
+        stack = [(root, ctx, False)]
+        while stack:
+            node, c, ready = stack.pop()
+            key = (id(node), c)
+            if key in self.memo:
+                continue
+            kids = self.children(node, c)
+            missing = [(k, kc) for k, kc in kids if (id(k), kc) not in self.memo]
+            if missing and not ready:
+                stack.append((node, c, True))
+                stack.extend((k, kc, False) for k, kc in reversed(missing))
+                continue
+            self.memo[key] = self.emit(node, c, [self.memo[(id(k), kc)] for k, kc in kids])
+        return self.memo[(id(root), ctx)]
+
+    def emit(self, node: Node, ctx: ShapeTracker, args: list[str]) -> str:
+        if node.op is Op.VIEW:
+            return args[0]
+        if node is self.core:
+            if not ctx.is_contiguous:
+                raise AssertionError("a fused reduce/matmul must be read in place")
+            return "acc"
+        if self.is_load(node):
+            self.load_contexts.append(ctx)
+            idx, valid = self.rendered_index(ctx)
+            load = f"{self.param_for(node)}[{idx}]"
+            if node.dtype == dtypes.bool:
+                load = f"({load}!=0)"
+            expr = load if valid is None else f"(({valid})?{load}:{render_const(0, node.dtype)})"
+        elif node.op is Op.CONST:
+            expr = render_const(node.arg, node.dtype)
+        else:
+            expr = render_op(node.op, args, node, [s.dtype for s in node.srcs])
+        _, valid = self.rendered_index(ctx) if not self.is_load(node) else (None, None)
+        if valid is not None:  # outside a pad every node reads as zero, not as f(0)
+            expr = f"(({valid})?{expr}:{render_const(0, node.dtype)})"
+        if node.op is Op.CONST and valid is None:
+            return expr
+        name = f"t{self.count}"
+        self.count += 1
+        self.lines.append(f"  {value_ctype(node.dtype)} {name} = {expr};")
+        return name
+
+
+# ---------------------------------------------------------------------------------------
+# kernels
+
+
+def _header(dtypes_used) -> str:
+    return "#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if dtypes.float64 in dtypes_used else ""
+
+
+def _param_list(renderer: ExprRenderer) -> list[str]:
+    return [f"__global const {storage_ctype(n.dtype)}* restrict {renderer.params[id(n)]}" for n in renderer.inputs]
+
+
+def _kernel_name(prefix: str, shape: tuple[int, ...]) -> str:
+    return prefix + "_" + "_".join(str(s) for s in shape) if shape else prefix
+
+
+def _dtypes_of(group_root: Node, inputs: list[Node]) -> set[DType]:
+    return {group_root.dtype, *(n.dtype for n in inputs)}
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return (n + multiple - 1) // multiple * multiple
+
+
+def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
+    root = group.root
+    ctx = ShapeTracker.from_shape(root.shape)
+    renderer = ExprRenderer(lambda st: st.render_linear("gid"), is_load)
+    result = renderer.render(root, ctx)
+    if root.dtype == dtypes.bool:
+        result = f"(uchar)({result})"
+    local = 1 if root.size == 1 else min(256 if device.is_gpu else 64, root.size)
+    params = [f"__global {storage_ctype(root.dtype)}* restrict out", *_param_list(renderer)]
+    name = _kernel_name("E", root.shape)
+    source = fill(
+        load_template("elementwise.cl"),
+        NAME=name,
+        HEADER=_header(_dtypes_of(root, renderer.inputs)),
+        PARAMS=", ".join(params),
+        SIZE=root.size,
+        BODY="\n".join(renderer.lines),
+        RESULT=result,
+    )
+    nbytes = root.size * root.dtype.itemsize + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
+    return RenderedKernel(name, source, (_round_up(root.size, local),), (local,), tuple(renderer.inputs),
+                          flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes)
+
+
+def _reduce_layout(core: Node) -> tuple[ShapeTracker, int, int]:
+    """The context that maps the kernel's (o, r) grid onto the reduce's input elements."""
+    src = core.srcs[0]
+    axes = core.arg[1]
+    keep = [i for i in range(len(src.shape)) if i not in axes]
+    outputs = math.prod(src.shape[i] for i in keep)
+    reduce_size = math.prod(src.shape[i] for i in axes)
+    ctx = ShapeTracker.from_shape(src.shape).permute(tuple(keep + list(axes))).reshape((outputs, reduce_size))
+    return ctx, outputs, reduce_size
+
+
+def _outputs_are_neighbours(load_contexts: list[ShapeTracker]) -> bool:
+    """Do the reduce's inputs sit closer together along the outputs than along the reduction?"""
+    votes = 0
+    for st in load_contexts:
+        if len(st.views) == 1 and len(st.shape) == 2:
+            stride_o, stride_r = (abs(s) for s in st.views[0].strides)
+            votes += 1 if stride_r > stride_o > 0 or (stride_r == 0 and stride_o > 0) else -1
+    return votes > 0
+
+
+def _reduce_strategy(outputs: int, reduce_size: int, device, outputs_inner: bool = False) -> tuple[int, int, int]:
+    """(strategy, local size, groups per output); kernels/reduce.cl explains both strategies.
+
+    Enough outputs to keep every core busy: one work-item per output (strategy 0).
+    Otherwise each output is split over several work-groups (strategy 1): single work-item
+    groups on a CPU, where a contiguous front-to-back sum vectorizes; wide groups on a GPU.
+    """
+    parallel = max(1, device.compute_units) * (64 if device.is_gpu else 8)
+    if not device.is_gpu and outputs_inner and outputs >= 8 * parallel:
+        return 2, 1, 1
+    if outputs >= parallel or reduce_size <= 1024:
+        return 0, 1, 1
+    local = 256 if device.is_gpu else 1
+    min_chunk = 4096 if device.is_gpu else 16384
+    groups = max(1, min(-(-parallel // outputs), reduce_size // min_chunk))
+    return 1, local, groups
+
+
+def render_reduce(group: KernelGroup, is_load, device) -> RenderedKernel:
+    core, root = group.core, group.root
+    reduce_op = core.arg[0]
+    ctx, outputs, reduce_size = _reduce_layout(core)
+    acc_t = value_ctype(core.dtype)
+
+    params: dict[int, str] = {}
+    prologue = ExprRenderer(lambda st: st.render(["o", "r"]), is_load, params=params)
+    value = prologue.render(core.srcs[0], ctx)
+    epilogue = ExprRenderer(lambda st: st.render_linear("o"), is_load, core=core, params=params)
+    result = epilogue.render(root, ShapeTracker.from_shape(root.shape))
+    inputs = prologue.inputs + epilogue.inputs
+    buffer_params = [f"__global const {storage_ctype(n.dtype)}* restrict {params[id(n)]}" for n in inputs]
+    arg_names = "".join(f", {params[id(n)]}" for n in inputs)
+    fn_params = "".join(", " + p for p in buffer_params)
+    functions = "\n".join([
+        f"static inline {acc_t} tgl_value(int o, int r{fn_params}) {{",
+        *prologue.lines, f"  return {value};", "}",
+        f"static inline {storage_ctype(root.dtype)} tgl_result({acc_t} acc, int o{fn_params}) {{",
+        *epilogue.lines, f"  return ({storage_ctype(root.dtype)})({result});", "}",
+    ])
+    if reduce_op is Op.ADD:
+        identity, combine = render_const(0, core.dtype), "TGL_ADD"
+        combine_def = "#define TGL_ADD(a, b) ((a) + (b))"
+    else:
+        lowest = -math.inf if core.dtype.is_float else -(2**31)
+        identity, combine = render_const(lowest, core.dtype), "TGL_MAX"
+        combine_def = ("#define TGL_MAX(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))" if core.dtype.is_float
+                       else "#define TGL_MAX(a, b) max(a, b)")
+    outputs_inner = _outputs_are_neighbours(prologue.load_contexts)
+    strategy, local, groups_per_output = _reduce_strategy(outputs, reduce_size, device, outputs_inner)
+    chunk = _round_up(-(-reduce_size // groups_per_output), 8 * local)
+    name = _kernel_name("R", root.shape)
+    source = fill(
+        load_template("reduce.cl"),
+        NAME=name,
+        HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}), combine_def])),
+        FUNCTIONS=functions,
+        STRATEGY=strategy,
+        FN_PARAMS=fn_params,
+        PARAMS=", ".join([f"__global {storage_ctype(root.dtype)}* restrict out", *buffer_params]),
+        ARGS=arg_names,
+        ACC_T=acc_t,
+        IDENTITY=identity,
+        COMBINE=combine,
+        OUTPUTS=outputs,
+        REDUCE_SIZE=reduce_size,
+        LOCAL=local,
+        GROUPS_PER_OUTPUT=groups_per_output,
+        CHUNK=chunk,
+    )
+    nbytes = outputs * root.dtype.itemsize + sum(n.size * n.dtype.itemsize for n in inputs)
+    flops = outputs * reduce_size * max(1, len(prologue.lines))
+    if strategy in (0, 2):
+        items = outputs if strategy == 0 else -(-outputs // 8)
+        local_size = min(64 if device.is_gpu else 8, items)
+        return RenderedKernel(name, source, (_round_up(items, local_size),), (local_size,), tuple(inputs),
+                              flops=flops, nbytes=nbytes)
+    scratch = ((acc_t, outputs * groups_per_output), ("int", outputs))
+    return RenderedKernel(name, source, (outputs * groups_per_output * local,), (local,), tuple(inputs),
+                          flops=flops, nbytes=nbytes, scratch=scratch)
+
+
+def _operand_layout(node: Node, is_load) -> tuple[Node, int, tuple[int, ...]]:
+    """(memory node, offset, element strides) of a matmul operand read through its view."""
+    if node.op is Op.VIEW:
+        base, st = node.base, node.arg
+    else:
+        base, st = node, ShapeTracker.from_shape(node.shape)
+    if not is_load(base) or len(st.views) != 1 or st.views[0].mask is not None:
+        raise AssertionError("matmul operands must be memory read through one plain strided view")
+    view = st.views[0]
+    return base, view.offset, view.strides
+
+
+def render_matmul_group(group: KernelGroup, is_load, device) -> RenderedKernel:
+    from tinygradlike.matmul_kernel import MatmulSpec, render_matmul
+
+    core, root = group.core, group.root
+    a_node, b_node = core.srcs
+    a_base, a_offset, a_strides = _operand_layout(a_node, is_load)
+    b_base, b_offset, b_strides = _operand_layout(b_node, is_load)
+    *batch, M, N = core.shape
+    K = a_node.shape[-1]
+    params = {id(a_base): "A", id(b_base): "B"} if a_base is not b_base else {id(a_base): "A"}
+    epilogue = ExprRenderer(lambda st: st.render_linear("oidx"), is_load, core=core, params=dict(params))
+    result = epilogue.render(root, ShapeTracker.from_shape(root.shape))
+    extra_inputs = epilogue.inputs
+    extra_params = tuple(f"__global const {storage_ctype(n.dtype)}* restrict {epilogue.params[id(n)]}"
+                         for n in extra_inputs)
+    acc_t = value_ctype(core.dtype)
+    if epilogue.lines or result != "acc":
+        arg_names = "".join(f", {epilogue.params[id(n)]}" for n in extra_inputs)
+        preamble = "\n".join([
+            f"static inline {acc_t} tgl_epilogue({acc_t} acc, int oidx{''.join(', ' + p for p in extra_params)}) {{",
+            *epilogue.lines, f"  return {result};", "}",
+        ])
+        epilogue_expr = f"tgl_epilogue(acc, oidx{arg_names})"
+    else:
+        preamble, epilogue_expr = "", "acc"
+    spec = MatmulSpec(
+        batch_shape=tuple(batch), M=M, N=N, K=K,
+        a_offset=a_offset, a_strides=a_strides, b_offset=b_offset, b_strides=b_strides,
+        dtype=acc_t, epilogue=epilogue_expr, extra_params=extra_params, preamble=preamble,
+    )
+    rendered = render_matmul(spec, device)
+    # when A and B are the same memory, the kernel still takes two pointers to it
+    inputs = (a_base, b_base, *extra_inputs)
+    nbytes = (root.size + a_base.size + b_base.size) * root.dtype.itemsize
+    return RenderedKernel(rendered.name, rendered.source, rendered.global_size, rendered.local_size, inputs,
+                          options=rendered.options, flops=rendered.flops, nbytes=nbytes)
+
+
+def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
+    """Render one kernel group; `is_load(node)` says which nodes are read from memory."""
+    schedule_is_load = is_load
+
+    def is_load(node: Node) -> bool:  # noqa: F811 - the kernel's own result is computed, not read
+        return node is not group.root and schedule_is_load(node)
+
+    if group.kind == "elementwise":
+        return render_elementwise(group, is_load, device)
+    if group.kind == "reduce":
+        return render_reduce(group, is_load, device)
+    return render_matmul_group(group, is_load, device)

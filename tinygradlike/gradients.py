@@ -1,0 +1,187 @@
+"""Reverse-mode differentiation on the lazy graph.
+
+Each primitive op has one rule that maps the gradient of its output to gradients of its
+inputs, written with Tensor ops, so a gradient is itself a lazy graph: it fuses into kernels
+like any forward computation, and it can be differentiated again (second order, Hessian-
+vector products). Only the ~25 primitive ops need rules; relu, softmax, conv2d, ... are
+compositions and get their gradients for free.
+
+The sweep visits nodes in reverse topological order (an iterative sort, no recursion), and
+only the nodes through which a gradient can flow (Node.requires_grad).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from tinygradlike.graph import Node, Op
+
+if TYPE_CHECKING:
+    from tinygradlike.tensor import Tensor
+
+
+def _tensor(node: Node) -> Tensor:
+    from tinygradlike.tensor import Tensor
+
+    return Tensor(node)
+
+
+def toposort_differentiable(root: Node) -> list[Node]:
+    """Nodes a gradient can flow through from `root`, sources first (iterative DFS)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for src in reversed(node.srcs):
+            if src.requires_grad and id(src) not in seen:
+                stack.append((src, False))
+    return order
+
+
+# --- rules: (node, output value, upstream gradient) -> one gradient (or None) per source ---
+
+def _unary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x = _tensor(node.srcs[0])
+    op = node.op
+    if op is Op.NEG:
+        return [-g]
+    if op is Op.EXP:
+        return [g * out]
+    if op is Op.LOG:
+        return [g / x]
+    if op is Op.SQRT:
+        return [g / (out * 2)]
+    if op is Op.SIN:
+        return [g * x.cos()]
+    if op is Op.COS:
+        return [-(g * x.sin())]
+    if op is Op.TANH:
+        return [g * (1 - out * out)]
+    if op is Op.RECIP:
+        return [-(g * out * out)]
+    if op is Op.CAST:
+        return [g.cast(x.dtype) if x.dtype.is_float else None]
+    if op is Op.COPY:
+        return [g]
+    return [None]  # DETACH
+
+
+def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x, y = _tensor(node.srcs[0]), _tensor(node.srcs[1])
+    op = node.op
+    if op is Op.ADD:
+        return [g, g]
+    if op is Op.MUL:
+        return [g * y, g * x]
+    if op is Op.DIV:
+        return [g / y, -(g * out / y)]
+    if op is Op.POW:
+        # d/dy x**y = x**y * log(x); at x == 0 that is 0 * -inf: take the limit 0, as torch does
+        dy = (x == 0).where(0.0, g * out * x.log())
+        return [g * y * x.pow(y - 1), dy]
+    if op is Op.MAX:
+        # ties split the gradient evenly, as torch.maximum does
+        share = (x > y).cast(g.dtype) + (x == y).cast(g.dtype) * 0.5
+        return [g * share, g * (1 - share)]
+    return [None, None]  # comparisons: piecewise constant
+
+
+def _where(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    cond = _tensor(node.srcs[0])
+    return [None, cond.where(g, 0.0), cond.where(0.0, g)]
+
+
+def _reduce(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x = _tensor(node.srcs[0])
+    reduce_op, _axes = node.arg
+    if reduce_op is Op.ADD:
+        return [g.expand(x.shape)]
+    # max: the gradient goes to the maxima, shared evenly between ties
+    is_max = (x == out.expand(x.shape)).cast(g.dtype)
+    count = is_max.sum(axis=_axes, keepdim=True)
+    return [is_max * (g / count).expand(x.shape)]
+
+
+def _matmul(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    a, b = _tensor(node.srcs[0]), _tensor(node.srcs[1])
+    return [g @ b.transpose(-1, -2), a.transpose(-1, -2) @ g]
+
+
+def _view(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    """The inverse of one movement, applied to the gradient."""
+    src = node.srcs[0]
+    name, param = node.move
+    if name == "reshape":
+        return [g.reshape(src.shape)]
+    if name == "permute":
+        return [g.permute(tuple(int(i) for i in np.argsort(param)))]
+    if name == "expand":
+        axes = tuple(i for i, (s, n) in enumerate(zip(src.shape, param)) if s != n)
+        return [g.sum(axis=axes, keepdim=True) if axes else g]
+    if name == "pad":
+        return [g.shrink(tuple((before, before + s) for (before, _), s in zip(param, src.shape)))]
+    if name == "shrink":
+        return [g.pad(tuple((lo, s - hi) for (lo, hi), s in zip(param, src.shape)))]
+    if name == "flip":
+        return [g.flip(param)]
+    if name == "stride":
+        return [_unstride(g, param, src.shape)]
+    raise NotImplementedError(f"no gradient rule for movement {name}")
+
+
+def _unstride(g: Tensor, steps: tuple[int, ...], shape: tuple[int, ...]) -> Tensor:
+    """Scatter a strided slice's gradient back: zeros between the kept elements."""
+    for dim, step in enumerate(steps):
+        if step == 1:
+            continue
+        n = g.shape[dim]
+        g = g.unsqueeze(dim + 1)
+        pads = [(0, 0)] * g.ndim
+        pads[dim + 1] = (0, step - 1)
+        g = g.pad(pads).reshape(g.shape[:dim] + (n * step,) + g.shape[dim + 2:])
+        bounds = [(0, s) for s in g.shape]
+        bounds[dim] = (0, shape[dim])
+        g = g.shrink(bounds)
+    return g
+
+
+RULES: dict[Op, Callable] = {
+    **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
+                              Op.CAST, Op.COPY, Op.DETACH)},
+    **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ)},
+    Op.WHERE: _where,
+    Op.REDUCE: _reduce,
+    Op.MATMUL: _matmul,
+    Op.VIEW: _view,
+}
+
+
+def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | None]:
+    """d(root)/d(target) for each target, as lazy tensors (None where root does not depend on it).
+
+    `seed` is the gradient of root itself (ones for a scalar loss)."""
+    grads: dict[int, Tensor] = {id(root): seed}
+    for node in reversed(toposort_differentiable(root)):
+        g = grads.get(id(node))
+        if g is None or not node.srcs:
+            continue
+        rule = RULES.get(node.op)
+        if rule is None:
+            raise NotImplementedError(f"no gradient rule for {node.op}")
+        for src, contribution in zip(node.srcs, rule(node, _tensor(node), g)):
+            if contribution is None or not src.requires_grad:
+                continue
+            if contribution.dtype != src.dtype:
+                contribution = contribution.cast(src.dtype)
+            previous = grads.get(id(src))
+            grads[id(src)] = contribution if previous is None else previous + contribution
+    return [grads.get(id(t)) for t in targets]

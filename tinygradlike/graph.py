@@ -1,0 +1,117 @@
+"""The lazy graph: nodes of primitive ops, with shape and dtype, built by tensor.py.
+
+A Node is plain data. Nothing here computes: the scheduler groups nodes into kernels,
+codegen turns the groups into OpenCL C, the runtime runs them. A node that has been
+computed keeps its result in `buffer`; from then on the scheduler treats it as memory.
+
+The op set is small and closed. Everything else (relu, softmax, conv2d, ...) is composed
+from these in tensor.py, so gradients only need rules for these few.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from tinygradlike.dtypes import DType, dtypes
+
+
+class Op(Enum):
+    # sources
+    BUFFER = "buffer"      # device memory (an upload or a computed result)
+    CONST = "const"        # one number, shape (), broadcast by views; never merged with equal constants
+    # unary
+    NEG = "neg"
+    EXP = "exp"
+    LOG = "log"
+    SQRT = "sqrt"
+    SIN = "sin"
+    COS = "cos"            # its own op (not sin(x + pi/2)): that shift loses precision for large x
+    TANH = "tanh"          # its own op: 2*sigmoid(2x)-1 cancels badly near 0
+    RECIP = "recip"
+    CAST = "cast"          # arg: target DType
+    COPY = "copy"          # identity that the scheduler must materialize (contiguous(), matmul operands)
+    DETACH = "detach"      # identity for the forward pass, stops gradients
+    # binary
+    ADD = "add"
+    MUL = "mul"
+    DIV = "div"
+    POW = "pow"
+    MAX = "max"
+    CMPLT = "cmplt"
+    CMPEQ = "cmpeq"
+    # ternary
+    WHERE = "where"
+    # reduce: arg is (Op.ADD or Op.MAX, axes); the result keeps reduced axes as size 1
+    REDUCE = "reduce"
+    # matmul: srcs (a, b) shaped (*batch, M, K) and (*batch, K, N)
+    MATMUL = "matmul"
+    # movement: srcs (the moved node,); arg is a ShapeTracker from the *base's* contiguous
+    # memory to this node's shape, so codegen reads through one tracker however long the
+    # chain; `move` keeps the single movement (name, parameter) for the gradient rules
+    VIEW = "view"
+
+
+UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH})
+BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ})
+ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
+
+
+class Node:
+    """One vertex of the lazy graph.
+
+    `srcs` are the inputs; `arg` is op-specific (the constant, the target dtype, the reduce
+    axes, the ShapeTracker of a VIEW). `buffer` is set once the node has been computed.
+    `requires_grad` marks nodes that depend on a tensor made with requires_grad=True: only
+    those keep their sources after being computed, for backward().
+    """
+
+    __slots__ = ("op", "srcs", "arg", "dtype", "shape", "buffer", "requires_grad", "move", "__weakref__")
+
+    def __init__(self, op: Op, srcs: tuple[Node, ...], arg: Any, dtype: DType, shape: tuple[int, ...],
+                 buffer=None, requires_grad: bool | None = None, move: tuple | None = None):
+        self.op, self.srcs, self.arg, self.dtype, self.shape, self.buffer = op, srcs, arg, dtype, shape, buffer
+        self.move = move
+        # a gradient can flow through this node (DETACH stops it)
+        if requires_grad is None:
+            requires_grad = op is not Op.DETACH and any(s.requires_grad for s in srcs)
+        self.requires_grad = requires_grad
+
+    @property
+    def realized(self) -> bool:
+        return self.buffer is not None
+
+    @property
+    def base(self) -> Node:
+        """The node whose memory a VIEW looks at (itself for every other op)."""
+        node = self
+        while node.op is Op.VIEW:
+            node = node.srcs[0]
+        return node
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __repr__(self) -> str:
+        state = "realized" if self.realized else "lazy"
+        return f"<Node {self.op.value} shape={self.shape} dtype={self.dtype.name} {state}>"
+
+
+def const_node(value: Any, dtype: DType) -> Node:
+    return Node(Op.CONST, (), value, dtype, ())
+
+
+def buffer_node(buffer, dtype: DType, shape: tuple[int, ...]) -> Node:
+    return Node(Op.BUFFER, (), None, dtype, shape, buffer)
+
+
+def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:
+    """Comparisons give bool; WHERE takes its branches' dtype; the rest keep their inputs'."""
+    if op in (Op.CMPLT, Op.CMPEQ):
+        return dtypes.bool
+    if op is Op.WHERE:
+        return srcs[1].dtype
+    return srcs[0].dtype

@@ -1,0 +1,73 @@
+"""Running a schedule: group the pending graph into kernels, render, compile, launch.
+
+This is the one place where graph, codegen and runtime meet. Launches are only enqueued;
+the queue is synchronized when the user reads data (Buffer.to_numpy).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygradlike import runtime
+from tinygradlike.codegen import RenderedKernel, render_group, storage_ctype
+from tinygradlike.graph import Node
+from tinygradlike.schedule import KernelGroup, group_kernels, is_memory
+
+_NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
+# scratch memory of multi-group reductions, kept per kernel: their counters must start at zero
+_scratch: dict[tuple[str, str], tuple[runtime.Buffer, ...]] = {}
+
+
+def realize(outputs: list[Node]) -> None:
+    """Compute every node in `outputs` (VIEW outputs: their base) into device memory."""
+    groups = group_kernels(outputs)
+    if not groups:
+        return
+    device = runtime.get_device()
+    stored = {id(g.root) for g in groups}
+
+    def is_load(node: Node) -> bool:
+        return is_memory(node) or id(node) in stored
+
+    for group in groups:
+        run_group(group, is_load, device)
+    for group in groups:
+        _forget_history(group.root)
+
+
+def run_group(group: KernelGroup, is_load, device) -> None:
+    root = group.root
+    out = runtime.Buffer(max(root.size, 1) * root.dtype.itemsize)
+    if root.size == 0:
+        root.buffer = out
+        return
+    rendered = render_group(group, is_load, device)
+    kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
+    args = [out, *(node.buffer for node in rendered.inputs), *_scratch_buffers(rendered)]
+    kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
+    root.buffer = out
+
+
+def _scratch_buffers(rendered: RenderedKernel) -> tuple[runtime.Buffer, ...]:
+    if not rendered.scratch:
+        return ()
+    key = (rendered.source, runtime.get_device().cache_key)
+    if key not in _scratch:
+        buffers = []
+        for ctype, count in rendered.scratch:
+            zeros = np.zeros(max(count, 1), dtype=_NP_TYPES[ctype])
+            buffers.append(runtime.Buffer.from_numpy(zeros))
+        _scratch[key] = tuple(buffers)
+    return _scratch[key]
+
+
+def _forget_history(node: Node) -> None:
+    """A computed node that no gradient can flow through needs no sources any more.
+
+    Dropping them lets the memory of intermediate results go as soon as no tensor holds it,
+    so a training loop's graph does not grow step after step.
+    """
+    if not node.requires_grad:
+        node.srcs = ()
+
+
+__all__ = ["realize", "storage_ctype"]

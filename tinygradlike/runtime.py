@@ -1,0 +1,676 @@
+"""The runtime: the only module that touches pyopencl.
+
+It picks an OpenCL device, turns kernel source into cached programs, owns device memory
+(with a pool so a training loop reuses buffers), and launches kernels without waiting for them.
+
+Environment variables (read lazily, except TGL_DEBUG, read at import):
+- TGL_DEVICE: "P:D" (platform:device, as `python -m tinygradlike devices` lists them) or a
+  case-insensitive substring of "platform name, platform version, device name, kind"
+  ("debian", "3.0-rc2", "nvidia", "gpu", "cpu"). Default: a GPU, else a system CPU OpenCL,
+  else the PyPI PoCL (`pocl-binary-distribution`).
+- TGL_CACHE_DIR: where compiled program binaries are kept (default ~/.cache/tinygradlike, or
+  $XDG_CACHE_HOME/tinygradlike). "" or "0" turns the disk cache off.
+- TGL_DEBUG: 1 prints a line per compile, 2 also one line per launch with its time, GFLOPS and
+  GB/s (it waits for every kernel, so timings are real and the run is slower), 4 also prints
+  the source of each compiled kernel. Everything goes to stderr.
+
+Ordering: every device has one in-order queue, so commands run in the order they were enqueued.
+That is what makes it safe to hand a freed buffer's memory to a new Buffer while old kernels
+that read it may still be queued: anything done to the new Buffer is enqueued after them.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyopencl as cl
+
+CACHE_FORMAT = "tgl-program-cache-v1"  # bump to invalidate every binary on disk
+
+_INSTALL_HELP = (
+    "tinygradlike needs an OpenCL device and found none. Install one of:\n"
+    "  pip install pocl-binary-distribution   (or: pip install \"pyopencl[pocl]\") -- a CPU device, zero setup\n"
+    "  apt-get install pocl-opencl-icd         -- Debian/Ubuntu's PoCL, a faster CPU device\n"
+    "  your GPU vendor's OpenCL driver         -- NVIDIA, AMD (ROCm) or Intel (compute-runtime)\n"
+    "then check with: python -m tinygradlike devices"
+)
+_SPEC_HELP = (
+    "TGL_DEVICE accepts \"P:D\" (platform:device index, as listed) or a case-insensitive substring "
+    "of the platform name, platform version, device name or kind (e.g. \"debian\", \"3.0-rc2\", "
+    "\"nvidia\", \"gpu\", \"cpu\")"
+)
+
+
+# ---------------------------------------------------------------- debug level and counters
+
+def _read_debug_env() -> int:
+    raw = os.environ.get("TGL_DEBUG", "") or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"TGL_DEBUG must be an integer (0, 1, 2 or 4), got {raw!r}") from None
+
+
+_DEBUG = _read_debug_env()
+
+_COUNTER_NAMES = (
+    "kernels_launched", "kernels_compiled", "compile_seconds", "cache_hits_memory",
+    "cache_hits_disk", "buffers_allocated", "bytes_allocated", "buffers_reused",
+    "bytes_copied_in", "bytes_copied_out", "synchronizations",
+)
+_counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
+_live_buffers = 0
+
+
+def stats() -> dict:
+    """Counters since the last reset_stats(): kernels_launched, kernels_compiled (builds from
+    source only), compile_seconds, cache_hits_memory, cache_hits_disk, buffers_allocated and
+    bytes_allocated (real device allocations, pool hits excluded), buffers_reused (pool hits),
+    bytes_copied_in/out, synchronizations; plus live_buffers (a gauge, never reset)."""
+    return {**_counters, "live_buffers": _live_buffers}
+
+
+def reset_stats() -> None:
+    """Zero every counter (live_buffers is a gauge and is left alone)."""
+    for name in _COUNTER_NAMES:
+        _counters[name] = 0
+
+
+def set_debug(level: int) -> None:
+    """Set the debug level (see the module docstring). Levels >= 2 need a profiling queue, so
+    the open devices drain their queue and switch to one."""
+    global _DEBUG
+    _DEBUG = int(level)
+    for device in _opened.values():
+        device.use_profiling(_DEBUG >= 2)
+
+
+def debug_level() -> int:
+    """The current TGL_DEBUG level."""
+    return _DEBUG
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- device discovery and choice
+
+def choose_device(platforms_info: list[dict], spec: str | None) -> str:
+    """Pick a device index "P:D" from pure data, one dict per device with keys index,
+    platform_name, platform_version, name, kind ('gpu'|'cpu'|'other') and is_pip_pocl.
+
+    spec None or "" applies the default preference: a GPU, then a system CPU OpenCL, then any
+    other device, then the PyPI PoCL. Otherwise spec is "P:D" or a substring (several matches:
+    the preference decides among them). RuntimeError with install help if there is no device;
+    ValueError listing the devices if spec matches none."""
+    if not platforms_info:
+        raise RuntimeError(_INSTALL_HELP)
+    candidates = platforms_info
+    if spec:
+        candidates = _match_spec(platforms_info, spec.strip())
+        if not candidates:
+            listing = "\n".join(f"  {_summarize(info)}" for info in platforms_info)
+            raise ValueError(f"TGL_DEVICE={spec!r} matches no OpenCL device. Devices:\n{listing}\n{_SPEC_HELP}")
+    return min(candidates, key=_preference)["index"]
+
+
+def _match_spec(platforms_info: list[dict], spec: str) -> list[dict]:
+    if re.fullmatch(r"\d+:\d+", spec):
+        return [info for info in platforms_info if info["index"] == spec]
+    needle = spec.lower()
+    return [info for info in platforms_info if needle in _haystack(info)]
+
+
+def _haystack(info: dict) -> str:
+    return " ".join((info["platform_name"], info["platform_version"], info["name"], info["kind"])).lower()
+
+
+def _preference(info: dict) -> int:
+    if info["kind"] == "gpu":
+        return 0
+    if info["is_pip_pocl"]:
+        return 3
+    return 1 if info["kind"] == "cpu" else 2
+
+
+def _summarize(info: dict) -> str:
+    short_version = info["platform_version"].split("  ")[0]
+    pip = ", pip PoCL" if info["is_pip_pocl"] else ""
+    return f"{info['index']}  {info['kind']:<5} {info['name']}  [{info['platform_name']}, {short_version}{pip}]"
+
+
+def _enumerate_devices() -> list[tuple[dict, cl.Device]]:
+    """Every (info, cl.Device) the ICD loader shows; [] when there is no platform at all."""
+    try:
+        platforms = cl.get_platforms()
+    except cl.Error:  # the ICD loader raises PLATFORM_NOT_FOUND_KHR when nothing is installed
+        return []
+    found = []
+    for p_index, platform in enumerate(platforms):
+        try:
+            devices = platform.get_devices()
+        except cl.Error:  # a platform without devices raises DEVICE_NOT_FOUND
+            continue
+        for d_index, device in enumerate(devices):
+            found.append((_describe(f"{p_index}:{d_index}", platform, device), device))
+    return found
+
+
+def _describe(index: str, platform: cl.Platform, device: cl.Device) -> dict:
+    return {
+        "index": index,
+        "platform_name": platform.name,
+        "platform_version": platform.version,
+        "name": device.name.strip(),
+        "kind": _kind(device.type),
+        "driver_version": device.driver_version,
+        "fp64": _has_fp64(device),
+        "is_pip_pocl": _is_pip_pocl(platform.name, platform.version),
+    }
+
+
+def _kind(device_type: int) -> str:
+    if device_type & cl.device_type.GPU:
+        return "gpu"
+    return "cpu" if device_type & cl.device_type.CPU else "other"
+
+
+def _has_fp64(device: cl.Device) -> bool:
+    return "cl_khr_fp64" in device.extensions or bool(device.double_fp_config)
+
+
+def _is_pip_pocl(platform_name: str, platform_version: str) -> bool:
+    """The PyPI PoCL shows no path we could check, so recognise it by its version: PoCL whose
+    version is pocl-binary-distribution's, without a distro suffix ("3.1+debian", "~ubuntu")."""
+    if "portable computing language" not in platform_name.lower():
+        return False
+    try:
+        pip_version = importlib.metadata.version("pocl-binary-distribution")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    match = re.search(r"PoCL (\S+)", platform_version)
+    return bool(match) and match.group(1).startswith(pip_version) and not re.search(r"[+~]", match.group(1))
+
+
+def list_devices() -> list[dict]:
+    """One dict per OpenCL device: index "P:D", platform_name, platform_version, name, kind,
+    driver_version, fp64, is_pip_pocl, and default (True for the one get_device() uses or would
+    pick under the current TGL_DEVICE)."""
+    infos = [info for info, _ in _enumerate_devices()]
+    selected = _selected_index(infos)
+    return [{**info, "default": info["index"] == selected} for info in infos]
+
+
+def _selected_index(infos: list[dict]) -> str | None:
+    if _default is not None:
+        return _default.index
+    try:
+        return choose_device(infos, os.environ.get("TGL_DEVICE"))
+    except (RuntimeError, ValueError):
+        return None
+
+
+def describe_devices() -> str:
+    """Human-readable device list for `python -m tinygradlike devices`; '*' marks the selected one."""
+    devices = list_devices()
+    if not devices:
+        return _INSTALL_HELP
+    lines = ["OpenCL devices ('*' = selected; choose with TGL_DEVICE=P:D or a name substring):"]
+    for info in devices:
+        mark = "*" if info["default"] else " "
+        fp64 = "  fp64" if info["fp64"] else ""
+        lines.append(f"{mark} {_summarize(info)}{fp64}")
+    if not any(info["default"] for info in devices):
+        try:
+            choose_device(devices, os.environ.get("TGL_DEVICE"))
+        except ValueError as e:
+            lines.append(f"(none selected: {str(e).splitlines()[0]})")
+    if not any(info["kind"] == "gpu" or not info["is_pip_pocl"] for info in devices):
+        lines.append("tip: `apt-get install pocl-opencl-icd` (Debian's PoCL) is usually 1.5-2.5x faster than the pip PoCL")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the device
+
+class Device:
+    """One OpenCL device with its own context, in-order queue and buffer pool."""
+
+    def __init__(self, info: dict, cl_device: cl.Device):
+        platform = cl_device.platform
+        self.index: str = info["index"]
+        self.cl_device = cl_device
+        self.name: str = info["name"]
+        self.platform_name: str = platform.name
+        self.platform_version: str = platform.version
+        self.driver_version: str = cl_device.driver_version
+        self.kind: str = info["kind"]
+        self.is_gpu = self.kind == "gpu"
+        self.is_cpu = self.kind == "cpu"
+        self.is_pip_pocl: bool = info["is_pip_pocl"]
+        self.has_fp64: bool = info["fp64"]
+        self.compute_units: int = cl_device.max_compute_units
+        self.max_work_group_size: int = cl_device.max_work_group_size
+        self.local_mem_size: int = cl_device.local_mem_size
+        self.preferred_vector_width_float: int = cl_device.preferred_vector_width_float
+        self.global_mem_size: int = cl_device.global_mem_size
+        # Binaries are only valid for the same device and compiler, so all of these go in the key.
+        self.cache_key = "|".join((self.platform_name, self.platform_version, self.name,
+                                   cl_device.version, self.driver_version))
+        self.ctx = cl.Context([cl_device])
+        self.profiling = False
+        self.queue = self._make_queue(profiling=_DEBUG >= 2)
+        self.pool = BufferPool(limit_bytes=min(1 << 30, self.global_mem_size // 4))
+        self.pending_copies: list[tuple[cl.Event, np.ndarray]] = []
+
+    def _make_queue(self, profiling: bool) -> cl.CommandQueue:
+        self.profiling = profiling
+        props = cl.command_queue_properties.PROFILING_ENABLE if profiling else 0
+        return cl.CommandQueue(self.ctx, properties=props)
+
+    def use_profiling(self, profiling: bool) -> None:
+        """Switch to a queue with or without profiling; drains the old one first, which keeps
+        the in-order promise across the switch."""
+        if profiling != self.profiling:
+            self.synchronize()
+            self.queue = self._make_queue(profiling)
+
+    def synchronize(self) -> None:
+        """Wait until everything enqueued on this device has finished."""
+        self.queue.finish()
+        self.pending_copies.clear()
+        _counters["synchronizations"] += 1
+
+    def remember_copy(self, event: cl.Event, host: np.ndarray) -> None:
+        """Keep a host array alive until its non-blocking upload finishes."""
+        self.pending_copies.append((event, host))
+        if len(self.pending_copies) > 64:  # a loop that never reads back must not grow this forever
+            done = cl.command_execution_status.COMPLETE
+            self.pending_copies = [(e, h) for e, h in self.pending_copies if e.command_execution_status != done]
+
+    def __repr__(self) -> str:
+        return f"Device({self.index} {self.kind} {self.name!r} on {self.platform_version.split('  ')[0]!r})"
+
+
+_default: Device | None = None
+_opened: dict[str, Device] = {}
+
+
+def open_device(spec: str | None = None) -> Device:
+    """The Device that spec selects (same rules as TGL_DEVICE), opened once per process."""
+    found = _enumerate_devices()
+    index = choose_device([info for info, _ in found], spec)
+    if index not in _opened:
+        info, cl_device = next((info, d) for info, d in found if info["index"] == index)
+        _opened[index] = Device(info, cl_device)
+    return _opened[index]
+
+
+def get_device() -> Device:
+    """The process-wide default device, chosen on first use from TGL_DEVICE or the preference."""
+    global _default
+    if _default is None:
+        _default = open_device(os.environ.get("TGL_DEVICE") or None)
+    return _default
+
+
+def set_device(device: Device | str | None) -> Device:
+    """Make another device the default (a Device, a TGL_DEVICE-style spec, or None for the
+    preference). Buffers and kernels keep the device they were made on; do not mix them."""
+    global _default
+    _default = device if isinstance(device, Device) else open_device(device)
+    return _default
+
+
+def synchronize() -> None:
+    """Wait for every device that was used. The only other wait is Buffer.to_numpy."""
+    for device in _opened.values():
+        device.synchronize()
+
+
+# ---------------------------------------------------------------- memory
+
+class BufferPool:
+    """Freed device allocations, keyed by size, handed to the next Buffer of the same size.
+    Bounded by limit_bytes: past it, freed memory goes back to OpenCL instead."""
+
+    def __init__(self, limit_bytes: int):
+        self.limit_bytes = limit_bytes
+        self.free: dict[int, list[cl.Buffer]] = {}
+        self.pooled_bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def take(self, size: int) -> cl.Buffer | None:
+        stack = self.free.get(size)
+        if not stack:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.pooled_bytes -= size
+        return stack.pop()
+
+    def give(self, buffer: cl.Buffer, size: int) -> None:
+        if self.pooled_bytes + size <= self.limit_bytes:
+            self.free.setdefault(size, []).append(buffer)
+            self.pooled_bytes += size
+
+    def clear(self) -> None:
+        self.free.clear()
+        self.pooled_bytes = 0
+
+    def stats(self) -> dict:
+        return {"pooled_buffers": sum(map(len, self.free.values())), "pooled_bytes": self.pooled_bytes,
+                "limit_bytes": self.limit_bytes, "hits": self.hits, "misses": self.misses}
+
+
+class Buffer:
+    """Device memory of nbytes bytes (0 is allowed). When the object dies its memory returns to
+    the device's pool. `cl` is the pyopencl.Buffer to pass to kernels."""
+
+    __slots__ = ("nbytes", "cl", "device", "_size")
+
+    def __init__(self, nbytes: int, device: Device | None = None, _host: np.ndarray | None = None):
+        global _live_buffers
+        self.device = device = device or get_device()
+        self.nbytes = int(nbytes)
+        self._size = max(self.nbytes, 1)  # OpenCL rejects size-0 buffers
+        pooled = device.pool.take(self._size)
+        if pooled is not None:
+            self.cl = pooled
+            _counters["buffers_reused"] += 1
+            if _host is not None:
+                self.copyin(_host)
+        else:
+            self.cl = _allocate(device, self._size, _host)
+        _live_buffers += 1
+
+    @classmethod
+    def from_numpy(cls, arr: np.ndarray, device: Device | None = None) -> Buffer:
+        """A new Buffer holding arr's bytes (C order). arr may be changed right after the call."""
+        arr = np.ascontiguousarray(arr)
+        return cls(arr.nbytes, device, _host=arr)
+
+    def copyin(self, arr: np.ndarray) -> None:
+        """Enqueue an upload of arr's bytes (C order) without waiting. The bytes are copied on
+        the host first, so the caller may change arr right away."""
+        host = np.array(arr, order="C", copy=True)
+        if host.nbytes != self.nbytes:
+            raise ValueError(f"copyin of {host.nbytes} bytes ({host.dtype}{list(host.shape)}) into a Buffer of {self.nbytes} bytes")
+        if host.nbytes == 0:
+            return
+        event = cl.enqueue_copy(self.device.queue, self.cl, host, is_blocking=False)
+        self.device.remember_copy(event, host)
+        _counters["bytes_copied_in"] += host.nbytes
+
+    def copy_from(self, src: Buffer) -> None:
+        """Enqueue a device-side copy of src's bytes into this buffer (same size, same device)."""
+        if src.nbytes != self.nbytes:
+            raise ValueError(f"copy_from a Buffer of {src.nbytes} bytes into one of {self.nbytes} bytes")
+        if self.nbytes:
+            cl.enqueue_copy(self.device.queue, self.cl, src.cl, byte_count=self.nbytes)
+
+    def to_numpy(self, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """A new host array read from this buffer. Waits for every command enqueued before it:
+        this is the one place the runtime synchronizes by itself."""
+        out = np.empty(shape, dtype=getattr(dtype, "np", dtype))
+        if out.nbytes > self.nbytes:
+            raise ValueError(f"to_numpy of {out.dtype}{list(out.shape)} needs {out.nbytes} bytes, the Buffer has {self.nbytes}")
+        if out.nbytes:
+            cl.enqueue_copy(self.device.queue, out, self.cl, is_blocking=True)
+            self.device.pending_copies.clear()  # the in-order queue has finished everything before
+            _counters["bytes_copied_out"] += out.nbytes
+            _counters["synchronizations"] += 1
+        return out
+
+    def __del__(self) -> None:
+        global _live_buffers
+        try:
+            buffer = self.cl
+        except AttributeError:  # __init__ failed before allocating
+            return
+        try:
+            _live_buffers -= 1
+            self.device.pool.give(buffer, self._size)
+        except Exception:  # interpreter shutdown: module globals may already be gone
+            pass
+
+    def __repr__(self) -> str:
+        return f"Buffer({self.nbytes} bytes on {self.device.index})"
+
+
+def _allocate(device: Device, size: int, host: np.ndarray | None) -> cl.Buffer:
+    flags = cl.mem_flags.READ_WRITE
+    try:
+        if host is not None and host.nbytes == size:
+            # Copied at creation: no queue command, no host array to keep alive.
+            buffer = cl.Buffer(device.ctx, flags | cl.mem_flags.COPY_HOST_PTR, hostbuf=host)
+            _counters["bytes_copied_in"] += size
+        else:
+            buffer = cl.Buffer(device.ctx, flags, size)
+    except cl.Error as e:
+        raise MemoryError(f"could not allocate {size} bytes on {device.name} "
+                          f"({device.pool.pooled_bytes} bytes pooled, {_live_buffers} live buffers): {e}") from e
+    _counters["buffers_allocated"] += 1
+    _counters["bytes_allocated"] += size
+    return buffer
+
+
+def live_buffers() -> int:
+    """How many Buffer objects are alive (pooled memory does not count)."""
+    return _live_buffers
+
+
+def pool_stats(device: Device | None = None) -> dict:
+    """pooled_buffers, pooled_bytes, limit_bytes, hits, misses of the device's pool."""
+    return (device or get_device()).pool.stats()
+
+
+def clear_pool(device: Device | None = None) -> None:
+    """Give every pooled allocation back to OpenCL."""
+    (device or get_device()).pool.clear()
+
+
+# ---------------------------------------------------------------- programs and kernels
+
+class CompileError(RuntimeError):
+    """An OpenCL build failed. The message holds the compiler log and the numbered source."""
+
+    def __init__(self, name: str, source: str, options: tuple[str, ...], log: str, device: Device):
+        self.name, self.source, self.options, self.log = name, source, options, log
+        numbered = "\n".join(f"{i:4d} | {line}" for i, line in enumerate(source.splitlines(), 1))
+        super().__init__(
+            f"OpenCL build of kernel '{name}' failed on {device.name} ({device.platform_version.split('  ')[0]}), "
+            f"options {list(options)}\n--- compiler log ---\n{log.strip()}\n--- source ---\n{numbered}")
+
+
+class Kernel:
+    """A compiled kernel, callable to enqueue a launch."""
+
+    __slots__ = ("name", "source", "device", "_cl", "_typed")
+
+    def __init__(self, name: str, source: str, device: Device, program: cl.Program):
+        self.name, self.source, self.device = name, source, device
+        self._typed = False
+        try:
+            self._cl = cl.Kernel(program, name)
+        except cl.Error:
+            raise ValueError(f"no kernel named {name!r} in the program; it defines {program.kernel_names!r}") from None
+
+    def __call__(self, global_size: tuple, local_size: tuple | None, *args: Any, flops: int = 0, nbytes: int = 0) -> None:
+        """Enqueue one launch. args are Buffers or numpy scalars (np.int32, np.float32, ...).
+        Never waits, except under TGL_DEBUG>=2 where it times the kernel. An empty global
+        size (a 0-length dim) launches nothing."""
+        if 0 in global_size:
+            return
+        if not self._typed:
+            self._declare_arg_types(args)
+        try:
+            self._cl.set_args(*[a.cl if isinstance(a, Buffer) else a for a in args])
+        except cl.Error as e:
+            kinds = ", ".join(type(a).__name__ for a in args)
+            raise TypeError(f"kernel {self.name!r}: bad arguments ({kinds}); pass Buffers and numpy scalars: {e}") from e
+        event = cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
+        _counters["kernels_launched"] += 1
+        if _DEBUG >= 2:
+            _report_launch(self, event, global_size, local_size, flops, nbytes)
+
+    def _declare_arg_types(self, args: tuple) -> None:
+        """Tell pyopencl the scalar types once, from the first launch: without them every
+        numpy scalar argument costs ~9 us in set_args, with them a whole launch costs ~5 us."""
+        types = []
+        for a in args:
+            if isinstance(a, Buffer):
+                types.append(None)
+            elif isinstance(a, np.generic):
+                types.append(a.dtype)
+            else:
+                raise TypeError(f"kernel {self.name!r}: argument {a!r} is a {type(a).__name__}; "
+                                "pass Buffers and numpy scalars (np.int32(n), np.float32(x))")
+        self._cl.set_scalar_arg_dtypes(types)
+        self._typed = True
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.name!r} on {self.device.index})"
+
+
+def _report_launch(kernel: Kernel, event: cl.Event, global_size: tuple, local_size: tuple | None, flops: int, nbytes: int) -> None:
+    event.wait()
+    try:
+        ns = max(event.profile.end - event.profile.start, 1)
+    except cl.Error:  # a queue made before profiling was switched on
+        ns = 1
+    _log(f"tgl launch {int(_counters['kernels_launched']):5d} {kernel.name:<28s} "
+         f"global={_format_size(global_size):<14s} local={_format_size(local_size):<10s} "
+         f"{ns / 1e3:10.1f} us {flops / ns:9.2f} GFLOPS {nbytes / ns:8.2f} GB/s")
+
+
+def _format_size(size: tuple | None) -> str:
+    return "None" if size is None else "x".join(map(str, size))
+
+
+_programs: dict[tuple, cl.Program] = {}
+_kernels: dict[tuple, Kernel] = {}
+
+
+def compile_kernel(source: str, name: str, options: tuple[str, ...] = (), device: Device | None = None) -> Kernel:
+    """The kernel `name` from source, built for the device (default: get_device()).
+
+    Looked up in memory, then on disk (a program binary keyed by source, options and the
+    device's cache_key), and only then built from source. CompileError on a build failure."""
+    device = device or get_device()
+    options = tuple(options)
+    key = (device.index, source, options)
+    kernel = _kernels.get((key, name))
+    if kernel is not None:
+        _counters["cache_hits_memory"] += 1
+        return kernel
+    program = _programs.get(key)
+    if program is None:
+        program = _programs[key] = _load_or_build(device, source, name, options)
+    else:
+        _counters["cache_hits_memory"] += 1
+    kernel = _kernels[(key, name)] = Kernel(name, source, device, program)
+    return kernel
+
+
+def clear_program_cache() -> None:
+    """Forget the in-memory programs (the disk cache stays), e.g. to test the disk cache."""
+    _programs.clear()
+    _kernels.clear()
+
+
+def cache_dir() -> Path | None:
+    """The disk cache folder, or None when TGL_CACHE_DIR is "" or "0" (disk cache off)."""
+    configured = os.environ.get("TGL_CACHE_DIR")
+    if configured is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return Path(base) / "tinygradlike"
+    if configured.strip() in ("", "0"):
+        return None
+    return Path(configured).expanduser()
+
+
+def _load_or_build(device: Device, source: str, name: str, options: tuple[str, ...]) -> cl.Program:
+    path = _binary_path(device, source, options)
+    start = time.perf_counter()
+    program = _load_binary(device, path, options) if path is not None and path.exists() else None
+    if program is not None:
+        _counters["cache_hits_disk"] += 1
+        how = "loaded from disk cache"
+    else:
+        program = _build_source(device, source, name, options)
+        _counters["kernels_compiled"] += 1
+        how = "built from source"
+        if path is not None:
+            _store_binary(path, program)
+    seconds = time.perf_counter() - start
+    _counters["compile_seconds"] += seconds
+    if _DEBUG >= 1:
+        _log(f"tgl compile {name}: {how} in {seconds * 1e3:.1f} ms on {device.index}")
+    if _DEBUG >= 4:
+        _log(source)
+    return program
+
+
+def _binary_path(device: Device, source: str, options: tuple[str, ...]) -> Path | None:
+    folder = cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256("\0".join((CACHE_FORMAT, device.cache_key, " ".join(options), source)).encode()).hexdigest()
+    return folder / f"{digest}.bin"
+
+
+def _load_binary(device: Device, path: Path, options: tuple[str, ...]) -> cl.Program | None:
+    """The program from a cached binary, or None if it cannot be read or loaded (a rebuild follows)."""
+    try:
+        binary = path.read_bytes()
+        return cl.Program(device.ctx, [device.cl_device], [binary]).build(options=list(options))
+    except (OSError, cl.Error) as e:
+        if _DEBUG >= 1:
+            _log(f"tgl compile: ignoring unusable cached binary {path}: {str(e).splitlines()[0] if str(e) else e!r}")
+        return None
+
+
+def _build_source(device: Device, source: str, name: str, options: tuple[str, ...]) -> cl.Program:
+    # cache_dir=False: pyopencl's own binary cache would hide builds from our counters.
+    program = cl.Program(device.ctx, source)
+    try:
+        return program.build(options=list(options), devices=[device.cl_device], cache_dir=False)
+    except cl.Error as e:
+        raise CompileError(name, source, options, _build_log(program, device) or str(e), device) from None
+
+
+def _build_log(program: cl.Program, device: Device) -> str:
+    try:
+        return program.get_build_info(device.cl_device, cl.program_build_info.LOG)
+    except Exception:  # the program object may not exist after a failed build
+        return ""
+
+
+def _store_binary(path: Path, program: cl.Program) -> None:
+    """Write the binary to a temporary file and rename it, so a reader never sees half a file."""
+    try:
+        binary = program.get_info(cl.program_info.BINARIES)[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
+    except (OSError, cl.Error) as e:  # a read-only home must not stop the program from running
+        if _DEBUG >= 1:
+            _log(f"tgl compile: could not write the disk cache at {path}: {e}")
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(binary)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if _DEBUG >= 1:
+            _log(f"tgl compile: could not write the disk cache at {path}: {e}")

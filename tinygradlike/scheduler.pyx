@@ -1,0 +1,451 @@
+# cython: language_level=3
+"""The compiled core: topological sorts, and the scalar engine's forward pass and reverse sweep.
+
+Everything that walks a whole graph lives here, in C loops with explicit stacks, so a graph of a
+million nodes needs neither Python recursion (micrograd's RecursionError at depth ~1000) nor a
+Python object per visit. Sections:
+
+1. Scalar graphs: `ScalarNode` (the C half of `tinygradlike.Value`), `apply`, realize, backward.
+2. Generic `toposort(roots)` over any objects with a `srcs` tuple (the tensor graph uses it).
+"""
+cimport cython
+from cpython.ref cimport PyObject
+from libc.math cimport cos, exp, log, pow, sin, sqrt, tanh
+from libc.stdlib cimport free, realloc
+
+from numbers import Real
+
+
+# =============================================================================================
+# 1. Scalar graphs
+# =============================================================================================
+
+# The op codes of scalar nodes. A C enum, so the evaluation and gradient loops compile to a
+# switch. Ops with one source come first, then ops with two.
+cdef enum:
+    OP_LEAF = 0
+    OP_NEG
+    OP_RELU
+    OP_TANH
+    OP_SIGMOID
+    OP_EXP
+    OP_LOG
+    OP_SQRT
+    OP_SIN
+    OP_COS
+    OP_ADD
+    OP_SUB
+    OP_MUL
+    OP_DIV
+    OP_POW
+
+# Display names, indexed by op code ("" for a leaf, as micrograd's `_op`).
+OP_NAMES = ("", "neg", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos",
+            "+", "-", "*", "/", "**")
+# name -> code, for scalar.py to build nodes with.
+OP_CODES = {"leaf": OP_LEAF, "neg": OP_NEG, "relu": OP_RELU, "tanh": OP_TANH,
+            "sigmoid": OP_SIGMOID, "exp": OP_EXP, "log": OP_LOG, "sqrt": OP_SQRT, "sin": OP_SIN,
+            "cos": OP_COS, "add": OP_ADD, "sub": OP_SUB, "mul": OP_MUL, "div": OP_DIV,
+            "pow": OP_POW}
+
+# Forward values are cached in the nodes. A node's value is valid while its `epoch` equals
+# `_epoch`; every write to a leaf's data bumps `_epoch`, which invalidates every cached value at
+# once, in O(1), without knowing which graphs use that leaf.
+cdef unsigned long long _epoch = 1
+# Each walk marks the nodes it visits with a fresh stamp, so "visited?" is one compare and no
+# set has to be built or cleared.
+cdef unsigned long long _stamp = 0
+
+
+# Freeing a 1M-long chain recurses through tp_dealloc and overflows the C stack. The trashcan
+# defers deep deallocations. (Value instances get the same from CPython's subclass dealloc, which
+# needs the GC header that object fields give us: so no @cython.no_gc here.)
+@cython.trashcan(True)
+cdef class ScalarNode:
+    """One scalar in a lazy graph: an op, up to two sources, its value and its gradient.
+
+    `tinygradlike.Value` subclasses this and adds the operators. A leaf (made from a number)
+    holds its value; any other node computes its value when `.data` is read or `backward()` runs.
+    """
+    # Field order matters for speed: the walk and the sweep touch these in this order, and a
+    # node's cache misses dominate a backward pass.
+    cdef unsigned long long mark  # stamp of the last walk that visited this node
+    cdef unsigned long long epoch # the _epoch in which `value` was computed
+    cdef int op
+    cdef ScalarNode a, b          # sources; None where the op has fewer
+    cdef double value             # forward value (valid for a leaf, or while epoch == _epoch)
+    cdef double g                 # scratch: d(root)/d(self) during one backward sweep
+    cdef double grad              # what .grad shows
+
+    def __init__(self, object data=0.0) -> None:  # object: our check gives the error message
+        if not _is_real(data):
+            raise TypeError(f"{type(self).__name__}({_short_repr(data)}): expected a real number, "
+                            f"got {type(data).__name__} {_short_repr(data)}")
+        self.value = data
+
+    @property
+    def data(self) -> float:
+        """The forward value. Reading it computes (and caches) the lazy graph below this node."""
+        if self.op != OP_LEAF and self.epoch != _epoch:
+            _realize(self)
+        return self.value
+
+    @data.setter
+    def data(self, object value) -> None:
+        global _epoch
+        if self.op != OP_LEAF:
+            raise AttributeError(f"can only set .data on a leaf (a Value made from a number); "
+                                 f"this one is the result of {OP_NAMES[self.op]!r}")
+        if not _is_real(value):
+            raise TypeError(f"{type(self).__name__}.data = {_short_repr(value)}: expected a real "
+                            f"number, got {type(value).__name__} {_short_repr(value)}")
+        self.value = value
+        _epoch += 1  # every cached value may depend on this leaf
+
+    @property
+    def grad(self) -> float:
+        """d(root)/d(self) from backward(): accumulated over calls on a leaf, the latest on others."""
+        return self.grad
+
+    @grad.setter
+    def grad(self, value: float) -> None:
+        self.grad = value
+
+    @property
+    def op(self) -> str:
+        """The op that made this node ('+', '*', 'tanh', ...), '' for a leaf."""
+        return OP_NAMES[self.op]
+
+    @property
+    def srcs(self) -> tuple:
+        """The nodes this one is computed from (empty for a leaf)."""
+        if self.a is None:
+            return ()
+        if self.b is None:
+            return (self.a,)
+        return (self.a, self.b)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a Value made from a number (its grad accumulates over backward() calls)."""
+        return self.op == OP_LEAF
+
+    @property
+    def realized(self) -> bool:
+        """True when `.data` can be read without computing anything."""
+        return _is_fresh(self)
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Compute d(self)/d(node) for every node this one depends on.
+
+        Promises: forward values are computed first where stale; the graph is walked once in
+        topological order by an iterative walk (any depth works at the default recursion limit);
+        a node used in several places receives the sum of its contributions. Then every *leaf*
+        (a Value made from a number) ADDS its gradient to `.grad`, like a PyTorch leaf, so calling
+        backward() twice doubles leaf gradients; every *interior* node's `.grad` is SET to this
+        call's gradient. `gradient` seeds d(self)/d(self) (1.0 by default). Use zero_grad()
+        between steps. Math follows IEEE floats: no exceptions, nan/inf where they arise.
+        """
+        cdef double seed = gradient
+        cdef NodeArray order
+        _init(&order)
+        try:
+            _walk(self, False, &order)
+            _sweep(&order, self, seed)
+        finally:
+            free(order.items)
+
+    def zero_grad(self) -> None:
+        """Set `.grad` to 0.0 on every node this one depends on (leaves and interior nodes)."""
+        cdef NodeArray order
+        cdef Py_ssize_t i
+        _init(&order)
+        try:
+            _walk(self, False, &order)
+            for i in range(order.n):
+                (<ScalarNode>order.items[i]).grad = 0.0
+        finally:
+            free(order.items)
+
+
+cdef inline bint _is_real(object x):
+    # float/int first: they are nearly every operand, and the ABC check costs more
+    return type(x) is float or type(x) is int or isinstance(x, Real)
+
+
+def _short_repr(object x) -> str:
+    r = repr(x)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def apply(int op, ScalarNode a not None, ScalarNode b=None) -> ScalarNode:
+    """A new lazy node `op(a)` or `op(a, b)`, of a's type. Computes nothing."""
+    cdef ScalarNode node = ScalarNode.__new__(type(a))
+    node.op = op
+    node.a = a
+    node.b = b
+    return node
+
+
+# --- growable C arrays of borrowed node pointers -----------------------------------------------
+# Borrowed is safe: every node in a walk is kept alive by the root, and no Python code runs
+# while an array is in use.
+
+cdef struct NodeArray:
+    PyObject** items
+    Py_ssize_t n
+    Py_ssize_t cap
+
+cdef struct Frame:          # a DFS stack entry
+    PyObject* node
+    bint sources_done       # 1: its sources are emitted, emit it; 0: expand it
+
+cdef struct FrameStack:
+    Frame* items
+    Py_ssize_t n
+    Py_ssize_t cap
+
+cdef inline void _init(NodeArray* arr) noexcept:
+    arr.items = NULL
+    arr.n = 0
+    arr.cap = 0
+
+cdef int _grow(void** items, Py_ssize_t* cap, size_t item_size) except -1:
+    cdef Py_ssize_t new_cap = cap[0] * 2 if cap[0] else 1024
+    cdef void* grown = realloc(items[0], new_cap * item_size)
+    if grown == NULL:
+        raise MemoryError("scheduler: out of memory while walking the graph")
+    items[0] = grown
+    cap[0] = new_cap
+    return 0
+
+cdef inline int _append(NodeArray* arr, PyObject* item) except -1:
+    if arr.n == arr.cap:
+        _grow(<void**>&arr.items, &arr.cap, sizeof(PyObject*))
+    arr.items[arr.n] = item
+    arr.n += 1
+    return 0
+
+cdef inline int _push(FrameStack* stack, PyObject* node, bint sources_done) except -1:
+    if stack.n == stack.cap:
+        _grow(<void**>&stack.items, &stack.cap, sizeof(Frame))
+    stack.items[stack.n].node = node
+    stack.items[stack.n].sources_done = sources_done
+    stack.n += 1
+    return 0
+
+
+cdef int _walk(ScalarNode root, bint stale_only, NodeArray* order) except -1:
+    """Put the nodes `root` depends on into `order`, sources before consumers, computing forward
+    values on the way and clearing the sweep's scratch gradients.
+
+    An iterative post-order DFS: a node goes on the stack once to be expanded (its sources are
+    pushed above it) and once more, below its sources, to be emitted after them. At emission every
+    source already has its value, so the forward pass happens in the same walk (one pass over
+    memory instead of two). With `stale_only` (plain realize), leaves and nodes whose cached value
+    is valid are neither emitted nor looked behind: their sources are valid too.
+    """
+    global _stamp
+    _stamp += 1
+    cdef unsigned long long stamp = _stamp
+    cdef FrameStack stack
+    cdef Frame top
+    cdef ScalarNode node  # only ever assigned by a cast that takes no reference (see below)
+    stack.items = NULL
+    stack.n = stack.cap = 0
+    try:
+        _push(&stack, <PyObject*>root, False)
+        while stack.n:
+            stack.n -= 1
+            top = stack.items[stack.n]
+            # Fields are read through the cast `<ScalarNode>top.node` rather than a typed local:
+            # a typed local would incref/decref every node, an extra write to memory we
+            # otherwise only read, in a loop whose time is all cache misses.
+            if top.sources_done:
+                _emit(<ScalarNode>top.node)
+                _append(order, top.node)
+                continue
+            if (<ScalarNode>top.node).mark == stamp:  # reached earlier along another path
+                continue
+            (<ScalarNode>top.node).mark = stamp
+            if stale_only and _is_fresh(<ScalarNode>top.node):
+                continue
+            _push(&stack, top.node, True)
+            # push b before a, so a's side is emitted first: a deterministic order
+            _push_source(&stack, <PyObject*>(<ScalarNode>top.node).b, stamp)
+            _push_source(&stack, <PyObject*>(<ScalarNode>top.node).a, stamp)
+    finally:
+        free(stack.items)
+    return 0
+
+
+cdef inline bint _is_fresh(ScalarNode node) noexcept:
+    return node.op == OP_LEAF or node.epoch == _epoch
+
+
+cdef inline int _push_source(FrameStack* stack, PyObject* src, unsigned long long stamp) except -1:
+    if src != <PyObject*>None and (<ScalarNode>src).mark != stamp:
+        _push(stack, src, False)
+    return 0
+
+
+cdef inline void _emit(ScalarNode node) noexcept:
+    """A node's sources are all computed: compute it if stale, and clear its sweep scratch."""
+    if not _is_fresh(node):
+        node.value = _eval(node)
+        node.epoch = _epoch
+    node.g = 0.0
+
+
+cdef inline double _eval(ScalarNode node) noexcept:
+    """This node's value from its sources' values. libm + cdivision: IEEE results, no exceptions."""
+    cdef double x = node.a.value
+    cdef double y = node.b.value if node.b is not None else 0.0
+    cdef int op = node.op
+    if op == OP_NEG:
+        return -x
+    elif op == OP_RELU:
+        return x if not x <= 0.0 else 0.0  # nan stays nan, as in numpy and torch
+    elif op == OP_TANH:
+        return tanh(x)
+    elif op == OP_SIGMOID:
+        return 1.0 / (1.0 + exp(-x))  # exp(-x) = inf for very negative x gives 0, not nan
+    elif op == OP_EXP:
+        return exp(x)
+    elif op == OP_LOG:
+        return log(x)
+    elif op == OP_SQRT:
+        return sqrt(x)
+    elif op == OP_SIN:
+        return sin(x)
+    elif op == OP_COS:
+        return cos(x)
+    elif op == OP_ADD:
+        return x + y
+    elif op == OP_SUB:
+        return x - y
+    elif op == OP_MUL:
+        return x * y
+    elif op == OP_DIV:
+        return x / y
+    elif op == OP_POW:
+        return pow(x, y)
+    return node.value  # OP_LEAF
+
+
+cdef int _realize(ScalarNode root) except -1:
+    cdef NodeArray order
+    _init(&order)
+    try:
+        _walk(root, True, &order)
+    finally:
+        free(order.items)
+    return 0
+
+
+cdef void _sweep(NodeArray* order, ScalarNode root, double seed) noexcept:
+    """Reverse-mode sweep: each node, consumers first, passes g * (local derivative) to its sources.
+
+    When a node's turn comes all its consumers are done, so its g is final: it is written to
+    .grad right there. Contributions are not skipped when g is 0 (0 * inf = nan), so results
+    match torch's IEEE math.
+    """
+    cdef Py_ssize_t i
+    cdef ScalarNode node, a, b
+    cdef double g, x, y, out
+    cdef int op
+    root.g = seed
+    for i in range(order.n - 1, -1, -1):
+        node = <ScalarNode>order.items[i]
+        op = node.op
+        g = node.g
+        if op == OP_LEAF:
+            node.grad += g  # leaves accumulate across backward() calls
+            continue
+        node.grad = g       # interior nodes show the latest backward's gradient
+        out = node.value
+        a = node.a
+        x = a.value
+        if op == OP_NEG:
+            a.g -= g
+        elif op == OP_RELU:
+            if x > 0.0:
+                a.g += g
+        elif op == OP_TANH:
+            a.g += g * (1.0 - out * out)
+        elif op == OP_SIGMOID:
+            a.g += g * out * (1.0 - out)
+        elif op == OP_EXP:
+            a.g += g * out
+        elif op == OP_LOG:
+            a.g += g / x
+        elif op == OP_SQRT:
+            a.g += g * 0.5 / out
+        elif op == OP_SIN:
+            a.g += g * cos(x)
+        elif op == OP_COS:
+            a.g -= g * sin(x)
+        else:
+            b = node.b
+            y = b.value
+            if op == OP_ADD:
+                a.g += g
+                b.g += g
+            elif op == OP_SUB:
+                a.g += g
+                b.g -= g
+            elif op == OP_MUL:
+                a.g += g * y
+                b.g += g * x
+            elif op == OP_DIV:
+                a.g += g / y
+                b.g -= g * x / (y * y)
+            elif op == OP_POW:
+                # torch's conventions at the edges: an exponent of 0 has no slope in the base,
+                # and 0 ** (y >= 0) has no slope in the exponent (instead of 0 * log(0) = nan)
+                if y != 0.0:
+                    a.g += g * y * pow(x, y - 1.0)
+                if not (x == 0.0 and y >= 0.0):
+                    b.g += g * out * log(x)
+
+
+# =============================================================================================
+# 2. Generic topological sort (tensor graphs)
+# =============================================================================================
+
+def toposort(roots) -> list:
+    """Every node reachable from `roots` once, sources before consumers.
+
+    Nodes are any objects with a `srcs` tuple. Iterative DFS, so depth is unlimited; the order
+    is deterministic (sources in `srcs` order, roots in the given order). A single node with a
+    `srcs` attribute is accepted in place of an iterable of roots.
+    """
+    if hasattr(roots, "srcs"):
+        roots = (roots,)
+    cdef list order = []
+    cdef set seen = set()   # ids: every node stays alive through `roots` while we sort
+    cdef list todo = []     # stack of nodes to expand
+    cdef list done = []     # parallel stack: True once the node's sources are emitted
+    cdef object node, src
+    cdef tuple srcs
+    cdef Py_ssize_t i
+    for root in reversed(list(roots)):  # reversed: the stack pops the first root first
+        todo.append(root)
+        done.append(False)
+    while todo:
+        node = todo.pop()
+        if done.pop():
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        todo.append(node)
+        done.append(True)
+        srcs = tuple(node.srcs)
+        for i in range(len(srcs) - 1, -1, -1):
+            src = srcs[i]
+            if id(src) not in seen:
+                todo.append(src)
+                done.append(False)
+    return order

@@ -1,0 +1,944 @@
+"""Tensor: the lazy n-dimensional array users write with.
+
+Every method builds graph nodes (tinygradlike/graph.py) and returns at once; nothing runs
+until `.realize()`, `.numpy()`, `.item()`, `.tolist()` or printing. Shapes and dtypes are
+checked here, when the node is built, so a mistake points at the line that made it.
+
+Only a handful of primitive ops exist in the graph; everything else in this file (relu,
+softmax, var, cat, slicing, ...) is composed from them.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from tinygradlike.dtypes import DType, dtypes
+from tinygradlike.graph import Node, Op, buffer_node, const_node, result_dtype
+from tinygradlike.view import ShapeTracker
+
+Scalar = int | float | bool
+
+
+def _runtime():
+    # imported on first use: building graphs needs no device, only realizing does
+    from tinygradlike import runtime
+
+    return runtime
+
+
+def _normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
+    if not -max(ndim, 1) <= axis < max(ndim, 1):
+        raise ValueError(f"{what} {axis} is out of range for a tensor with {ndim} dimension(s); "
+                         f"use a value in [{-max(ndim, 1)}, {max(ndim, 1) - 1}]")
+    return axis % max(ndim, 1) if ndim else 0
+
+
+def _shape_args(shape: tuple) -> tuple[int, ...]:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise ValueError(f"shape entries must be integers, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy broadcasting: align on the right, size-1 dimensions stretch."""
+    ndim = max(len(s) for s in shapes)
+    padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for i, sizes in enumerate(zip(*padded)):
+        big = {s for s in sizes if s != 1}
+        if len(big) > 1:
+            raise ValueError(f"cannot broadcast shapes {' and '.join(str(tuple(s)) for s in shapes)}: "
+                             f"dimension {i - ndim} is {' vs '.join(str(s) for s in sizes)}; "
+                             f"sizes must match or be 1 (reshape or unsqueeze one operand)")
+        out.append(big.pop() if big else 1)
+    return tuple(out)
+
+
+class Tensor:
+    """A lazy n-dimensional array on the OpenCL device.
+
+    >>> (Tensor([1.0, 2.0]) * 3).numpy()
+    array([3., 6.], dtype=float32)
+    """
+
+    __slots__ = ("node", "grad", "__weakref__")
+    __hash__ = object.__hash__  # == builds a comparison; identity keeps tensors usable as dict keys
+    _rng = np.random.default_rng(0)
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False):
+        self.grad: Tensor | None = None
+        if isinstance(data, Node):
+            self.node = data
+        elif isinstance(data, Tensor):
+            self.node = data.node if dtype is None else data.cast(dtype).node
+        else:
+            array = _to_numpy(data, dtype)
+            dt = dtypes.from_numpy(array.dtype)
+            _check_device_dtype(dt)
+            self.node = buffer_node(_runtime().Buffer.from_numpy(array), dt, array.shape)
+        if requires_grad:
+            self.requires_grad = True
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+    @property
+    def dtype(self) -> DType:
+        return self.node.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return self.node.size
+
+    @property
+    def size(self):
+        return self.node.size
+
+    @property
+    def device(self) -> str:
+        return _runtime().get_device().name
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.node.requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and not self.dtype.is_float:
+            raise ValueError(f"only float tensors can require gradients, this one is {self.dtype.name}; "
+                             f"cast it first with .float()")
+        self.node.requires_grad = bool(value)
+        if value:
+            _GRAD_TENSORS[id(self)] = self
+        else:
+            _GRAD_TENSORS.pop(id(self), None)
+
+    def requires_grad_(self, value: bool = True) -> Tensor:
+        self.requires_grad = value
+        return self
+
+    # -- autograd ---------------------------------------------------------------------
+    def _seed(self, gradient: Tensor | None) -> Tensor:
+        if gradient is None:
+            if self.numel() != 1:
+                raise ValueError(f"backward()/gradient() without a gradient needs a one-element tensor, "
+                                 f"this one has shape {self.shape}; reduce it (e.g. .sum()) or pass gradient=")
+            return Tensor.full(self.shape, 1.0, self.dtype)
+        if gradient.shape != self.shape:
+            raise ValueError(f"gradient shape {gradient.shape} does not match the tensor's shape {self.shape}")
+        return gradient.cast(self.dtype)
+
+    def gradient(self, *targets: Tensor, gradient: Tensor | None = None) -> list[Tensor]:
+        """d(self)/d(target) for each target, as lazy tensors that can be differentiated again.
+
+        Targets must have requires_grad=True (set before the graph was built). A target
+        this tensor does not depend on gets zeros."""
+        from tinygradlike.gradients import gradients
+
+        for t in targets:
+            if not t.requires_grad:
+                raise ValueError(f"gradient() target with shape {t.shape} does not require gradients; "
+                                 f"set requires_grad=True on it before building the graph")
+        grads = gradients(self.node, self._seed(gradient), [t.node for t in targets])
+        return [t.zeros_like() if g is None else g for t, g in zip(targets, grads)]
+
+    def backward(self, gradient: Tensor | None = None) -> Tensor:
+        """Accumulate d(self)/d(t) into t.grad for every tensor t with requires_grad=True that
+        self depends on. The gradients are lazy: they run with the next realize (an optimizer
+        step realizes them all in one schedule). Calling backward twice adds twice, as in torch."""
+        from tinygradlike.gradients import gradients
+
+        if not self.requires_grad:
+            raise ValueError("backward() on a tensor that does not depend on any tensor with requires_grad=True")
+        targets = [t for t in list(_GRAD_TENSORS.values()) if t.requires_grad]
+        grads = gradients(self.node, self._seed(gradient), [t.node for t in targets])
+        for t, g in zip(targets, grads):
+            if g is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        return self
+
+    @property
+    def lazy(self) -> bool:
+        return not self.node.base.realized
+
+    # -- creation ---------------------------------------------------------------------
+    @staticmethod
+    def manual_seed(seed: int = 0) -> None:
+        """Make rand/randn/uniform (and everything built on them) reproducible."""
+        Tensor._rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def full(shape, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = _shape_args((shape,) if isinstance(shape, (tuple, list)) else (shape,))
+        if dtype is None:
+            dtype = dtypes.bool if isinstance(fill_value, bool) else (
+                dtypes.int32 if isinstance(fill_value, int) else dtypes.float32)
+        dt = dtypes.from_any(dtype)
+        out = Tensor(const_node(fill_value, dt)).reshape((1,) * len(shape)).expand(shape)
+        if requires_grad:
+            out = out.contiguous()
+            out.realize()
+            out.requires_grad = True
+        return out
+
+    @staticmethod
+    def zeros(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor.full(_shape_args(shape), 0, dtype, requires_grad)
+
+    @staticmethod
+    def ones(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        return Tensor.full(_shape_args(shape), 1, dtype, requires_grad)
+
+    def zeros_like(self) -> Tensor:
+        return Tensor.full(self.shape, 0, self.dtype)
+
+    def ones_like(self) -> Tensor:
+        return Tensor.full(self.shape, 1, self.dtype)
+
+    def full_like(self, fill_value: Scalar) -> Tensor:
+        return Tensor.full(self.shape, fill_value, self.dtype)
+
+    @staticmethod
+    def arange(start, stop=None, step=1, dtype: Any = None) -> Tensor:
+        if stop is None:
+            start, stop = 0, start
+        if dtype is None:
+            dtype = dtypes.int32 if all(isinstance(v, int) for v in (start, stop, step)) else dtypes.float32
+        dt = dtypes.from_any(dtype)
+        return Tensor(np.arange(start, stop, step, dtype=np.float64).astype(dt.np))
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = dtypes.float32) -> Tensor:
+        return Tensor(np.eye(n, n if m is None else m, dtype=dtypes.from_any(dtype).np))
+
+    @staticmethod
+    def rand(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        """Uniform on [0, 1)."""
+        values = Tensor._rng.random(_shape_args(shape))
+        return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
+
+    @staticmethod
+    def randn(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        """Standard normal."""
+        values = Tensor._rng.standard_normal(_shape_args(shape))
+        return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
+
+    @staticmethod
+    def uniform(*shape, low: float = 0.0, high: float = 1.0, dtype: Any = dtypes.float32,
+                requires_grad: bool = False) -> Tensor:
+        values = Tensor._rng.uniform(low, high, _shape_args(shape))
+        return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
+
+    @staticmethod
+    def randint(*shape, low: int = 0, high: int = 10) -> Tensor:
+        return Tensor(Tensor._rng.integers(low, high, _shape_args(shape)).astype(np.int32))
+
+    # -- realizing and reading ----------------------------------------------------------
+    def realize(self, *others: Tensor) -> Tensor:
+        """Compute this tensor (and `others`, in the same schedule) into device memory."""
+        from tinygradlike.realize import realize
+
+        realize([self.node, *(o.node for o in others)])
+        return self
+
+    def contiguous(self) -> Tensor:
+        """A tensor with its own row-major memory (a copy kernel if this one is a view)."""
+        if self.node.op is not Op.VIEW and self.node.op is not Op.CONST:
+            return self
+        return Tensor(Node(Op.COPY, (self.node,), None, self.dtype, self.shape))
+
+    def numpy(self) -> np.ndarray:
+        node = self.node
+        if node.op is Op.VIEW and not node.arg.is_contiguous or node.op is Op.CONST:
+            node = Node(Op.COPY, (node,), None, self.dtype, self.shape, requires_grad=False)
+        from tinygradlike.realize import realize
+
+        realize([node])
+        base = node.base
+        data = base.buffer.to_numpy(self.dtype.np, (base.size,))
+        return data[:self.numel()].reshape(self.shape)  # a contiguous view may be a prefix
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def item(self) -> Scalar:
+        if self.numel() != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}; "
+                             f"index it or reduce it first")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), separator=", ", prefix="Tensor(")
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({body}, dtype={self.dtype.name}, device={self.device!r}{grad})"
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    # -- graph building blocks ----------------------------------------------------------
+    def _view(self, name: str, param: Any) -> Tensor:
+        """One movement (reshape, permute, expand, pad, shrink, flip, stride): a new view of the
+        same memory, never a copy. The node records the movement for the gradient rules."""
+        node = self.node
+        st = node.arg if node.op is Op.VIEW else ShapeTracker.from_shape(node.shape)
+        new_st = getattr(st, name)(param)
+        base = node.base
+        if new_st.is_contiguous and new_st.shape == base.shape:
+            return Tensor(base)  # x.T.T is x
+        return Tensor(Node(Op.VIEW, (node,), new_st, self.dtype, new_st.shape, move=(name, param)))
+
+    def _op(self, op: Op, *others: Tensor, arg: Any = None) -> Tensor:
+        srcs = (self.node, *(o.node for o in others))
+        return Tensor(Node(op, srcs, arg, result_dtype(op, srcs), self.shape))
+
+    def _const_like(self, value: Scalar, dtype: DType | None = None) -> Tensor:
+        return Tensor.full(self.shape, value, dtype or self.dtype)
+
+    def _broadcasted(self, other: Any, reverse: bool = False) -> tuple[Tensor, Tensor]:
+        """Both operands as tensors of one shape and one dtype (numpy/torch rules)."""
+        if isinstance(other, Tensor):
+            dt = dtypes.promote(self.dtype, other.dtype)
+        elif isinstance(other, (bool, int, float, np.number, np.bool_)):
+            other_dt = dtypes.bool if isinstance(other, (bool, np.bool_)) else (
+                dtypes.int32 if isinstance(other, (int, np.integer)) else dtypes.float32)
+            # a Python number adapts to the tensor unless it needs a wider kind (int tensor + 0.5)
+            dt = self.dtype if self.dtype.is_float or other_dt.priority <= self.dtype.priority else other_dt
+            other = Tensor.full((), other.item() if isinstance(other, np.generic) else other, dt)
+        else:
+            raise TypeError(f"cannot combine a Tensor with {type(other).__name__} {other!r}; "
+                            f"use a Tensor or a Python number")
+        shape = broadcast_shape(self.shape, other.shape)
+        a, b = self.cast(dt)._expand_to(shape), other.cast(dt)._expand_to(shape)
+        return (b, a) if reverse else (a, b)
+
+    def _expand_to(self, shape: tuple[int, ...]) -> Tensor:
+        if self.shape == shape:
+            return self
+        padded = (1,) * (len(shape) - self.ndim) + self.shape
+        return self.reshape(padded).expand(shape)
+
+    # -- elementwise: unary --------------------------------------------------------------
+    def _float(self) -> Tensor:
+        return self if self.dtype.is_float else self.cast(dtypes.float32)
+
+    def neg(self) -> Tensor:
+        if self.dtype == dtypes.bool:
+            raise ValueError("negation of a bool tensor is ambiguous; use logical_not() or cast first")
+        return self._op(Op.NEG)
+
+    def logical_not(self) -> Tensor:
+        return self.cast(dtypes.bool)._op(Op.NEG)
+
+    def exp(self) -> Tensor:
+        return self._float()._op(Op.EXP)
+
+    def log(self) -> Tensor:
+        return self._float()._op(Op.LOG)
+
+    def exp2(self) -> Tensor:
+        return (self._float() * math.log(2)).exp()
+
+    def log2(self) -> Tensor:
+        return self.log() * (1 / math.log(2))
+
+    def sqrt(self) -> Tensor:
+        return self._float()._op(Op.SQRT)
+
+    def rsqrt(self) -> Tensor:
+        return self.sqrt().reciprocal()
+
+    def sin(self) -> Tensor:
+        return self._float()._op(Op.SIN)
+
+    def cos(self) -> Tensor:
+        return self._float()._op(Op.COS)
+
+    def tan(self) -> Tensor:
+        return self.sin() / self.cos()
+
+    def tanh(self) -> Tensor:
+        return self._float()._op(Op.TANH)
+
+    def sigmoid(self) -> Tensor:
+        return (1 + (-self._float()).exp()).reciprocal()
+
+    def relu(self) -> Tensor:
+        return self.maximum(0)
+
+    def leaky_relu(self, neg_slope: float = 0.01) -> Tensor:
+        return self.relu() - (-neg_slope * self).relu()
+
+    def gelu(self) -> Tensor:
+        return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
+
+    def softplus(self) -> Tensor:
+        return self.maximum(0) + (-self.abs()).exp().log1p()
+
+    def log1p(self) -> Tensor:
+        return (1 + self._float()).log()
+
+    def silu(self) -> Tensor:
+        return self * self.sigmoid()
+
+    def abs(self) -> Tensor:
+        return (self < 0).where(-self, self)
+
+    def sign(self) -> Tensor:
+        return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
+
+    def reciprocal(self) -> Tensor:
+        return self._float()._op(Op.RECIP)
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def clip(self, min_: Scalar | None = None, max_: Scalar | None = None) -> Tensor:
+        out = self
+        if min_ is not None:
+            out = out.maximum(min_)
+        if max_ is not None:
+            out = out.minimum(max_)
+        return out
+
+    clamp = clip
+
+    def cast(self, dtype: Any) -> Tensor:
+        dt = dtypes.from_any(dtype)
+        if dt == self.dtype:
+            return self
+        _check_device_dtype(dt)
+        return Tensor(Node(Op.CAST, (self.node,), dt, dt, self.shape))
+
+    def float(self) -> Tensor:
+        return self.cast(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.cast(dtypes.float64)
+
+    def int(self) -> Tensor:
+        return self.cast(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.cast(dtypes.bool)
+
+    def detach(self) -> Tensor:
+        """The same values, cut off from gradient tracking."""
+        return Tensor(Node(Op.DETACH, (self.node,), None, self.dtype, self.shape, requires_grad=False))
+
+    # -- elementwise: binary -------------------------------------------------------------
+    def _binary(self, op: Op, other: Any, reverse: bool = False) -> Tensor:
+        a, b = self._broadcasted(other, reverse)
+        return a._op(op, b)
+
+    def add(self, other, reverse=False) -> Tensor:
+        return self._binary(Op.ADD, other, reverse)
+
+    def sub(self, other, reverse=False) -> Tensor:
+        a, b = self._broadcasted(other, reverse)
+        if a.dtype == dtypes.bool:
+            raise ValueError("subtraction of bool tensors is not defined; cast them with .int() first")
+        return a._op(Op.ADD, b._op(Op.NEG))
+
+    def mul(self, other, reverse=False) -> Tensor:
+        return self._binary(Op.MUL, other, reverse)
+
+    def div(self, other, reverse=False) -> Tensor:
+        """True division: integer operands give float32, as in numpy and torch."""
+        a, b = self._broadcasted(other, reverse)
+        return a._float()._op(Op.DIV, b._float())
+
+    def pow(self, exponent, reverse=False) -> Tensor:
+        if not reverse and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            if exponent == 0:
+                return self._float()._const_like(1.0, self._float().dtype)
+            if exponent == 1:
+                return self._float()
+            if exponent == 2:
+                return self._float().square()
+            if exponent == 3:
+                return self._float() * self._float() * self._float()
+            if exponent == 0.5:
+                return self.sqrt()
+            if exponent == -1:
+                return self.reciprocal()
+        a, b = self._broadcasted(exponent, reverse)
+        return a._float()._op(Op.POW, b._float())
+
+    def maximum(self, other) -> Tensor:
+        a, b = self._broadcasted(other)
+        if a.dtype == dtypes.bool:
+            return a._op(Op.ADD, b)  # logical or
+        return a._op(Op.MAX, b)
+
+    def minimum(self, other) -> Tensor:
+        a, b = self._broadcasted(other)
+        if a.dtype == dtypes.bool:
+            return a._op(Op.MUL, b)  # logical and
+        return -((-a)._op(Op.MAX, -b))
+
+    def where(self, x, y) -> Tensor:
+        """Elementwise `x if self else y`, broadcasting all three."""
+        x = x if isinstance(x, Tensor) else Tensor.full((), x, _scalar_dtype(x, y))
+        y = y if isinstance(y, Tensor) else Tensor.full((), y, _scalar_dtype(y, x))
+        dt = dtypes.promote(x.dtype, y.dtype)
+        shape = broadcast_shape(self.shape, x.shape, y.shape)
+        cond = self.cast(dtypes.bool)._expand_to(shape)
+        return cond._op(Op.WHERE, x.cast(dt)._expand_to(shape), y.cast(dt)._expand_to(shape))
+
+    def __lt__(self, other) -> Tensor:
+        return self._binary(Op.CMPLT, other)
+
+    def __gt__(self, other) -> Tensor:
+        return self._binary(Op.CMPLT, other, reverse=True)
+
+    def __le__(self, other) -> Tensor:
+        a, b = self._broadcasted(other)
+        return a._op(Op.CMPLT, b)._op(Op.ADD, a._op(Op.CMPEQ, b))
+
+    def __ge__(self, other) -> Tensor:
+        a, b = self._broadcasted(other)
+        return b._op(Op.CMPLT, a)._op(Op.ADD, a._op(Op.CMPEQ, b))
+
+    def __eq__(self, other) -> Tensor:  # type: ignore[override]
+        return self._binary(Op.CMPEQ, other)
+
+    def __ne__(self, other) -> Tensor:  # type: ignore[override]
+        return self._binary(Op.CMPEQ, other)._op(Op.NEG)
+
+    lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
+
+    def __neg__(self) -> Tensor:
+        return self.neg()
+
+    def __add__(self, other) -> Tensor:
+        return self.add(other)
+
+    def __radd__(self, other) -> Tensor:
+        return self.add(other, reverse=True)
+
+    def __sub__(self, other) -> Tensor:
+        return self.sub(other)
+
+    def __rsub__(self, other) -> Tensor:
+        return self.sub(other, reverse=True)
+
+    def __mul__(self, other) -> Tensor:
+        return self.mul(other)
+
+    def __rmul__(self, other) -> Tensor:
+        return self.mul(other, reverse=True)
+
+    def __truediv__(self, other) -> Tensor:
+        return self.div(other)
+
+    def __rtruediv__(self, other) -> Tensor:
+        return self.div(other, reverse=True)
+
+    def __pow__(self, other) -> Tensor:
+        return self.pow(other)
+
+    def __rpow__(self, other) -> Tensor:
+        return self.pow(other, reverse=True)
+
+    def __matmul__(self, other) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other) -> Tensor:
+        return Tensor(other).matmul(self)
+
+    # -- reductions -----------------------------------------------------------------------
+    def _axes(self, axis) -> tuple[int, ...]:
+        if axis is None:
+            return tuple(range(self.ndim))
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        normalized = tuple(sorted({_normalize_axis(a, self.ndim) for a in axes}))
+        if len(normalized) != len(axes):
+            raise ValueError(f"axis {axis} names a dimension twice")
+        return normalized if self.ndim else ()
+
+    def _reduce(self, op: Op, axis, keepdim: bool) -> Tensor:
+        axes = self._axes(axis)
+        kept = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
+        out = Tensor(Node(Op.REDUCE, (self.node,), (op, axes), self.dtype, kept)) if axes else self
+        if keepdim:
+            return out
+        return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def sum(self, axis=None, keepdim: bool = False) -> Tensor:
+        src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
+        return src._reduce(Op.ADD, axis, keepdim)
+
+    def max(self, axis=None, keepdim: bool = False) -> Tensor:
+        src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
+        out = src._reduce(Op.MAX, axis, keepdim)
+        return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
+
+    def min(self, axis=None, keepdim: bool = False) -> Tensor:
+        if self.dtype == dtypes.bool:
+            return self.logical_not().max(axis, keepdim).logical_not()
+        return -((-self).max(axis, keepdim))
+
+    def mean(self, axis=None, keepdim: bool = False) -> Tensor:
+        count = math.prod(self.shape[a] for a in self._axes(axis))
+        return self._float().sum(axis, keepdim) * (1.0 / count if count else math.nan)
+
+    def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        count = math.prod(self.shape[a] for a in self._axes(axis))
+        centered = self._float() - self._float().mean(axis, keepdim=True)
+        return centered.square().sum(axis, keepdim) * (1.0 / max(count - correction, 0) if count > correction else math.nan)
+
+    def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        return self.var(axis, keepdim, correction).sqrt()
+
+    def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the first maximum (of the flattened tensor when axis is None)."""
+        if axis is None:
+            return self.flatten().argmax(0)
+        axis = _normalize_axis(axis, self.ndim)
+        n = self.shape[axis]
+        shape = [1] * self.ndim
+        shape[axis] = n
+        countdown = Tensor(np.arange(n, 0, -1, dtype=np.int32).reshape(shape))
+        is_max = self == self.max(axis, keepdim=True)
+        return n - (is_max.cast(dtypes.int32) * countdown).max(axis, keepdim)
+
+    def argmin(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
+        src = self.logical_not() if self.dtype == dtypes.bool else -self
+        return src.argmax(axis, keepdim)
+
+    def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
+        m = self._float().max(axis, keepdim=True).detach()
+        m = (m.abs() == math.inf).where(0.0, m)  # keep -inf rows -inf rather than nan
+        out = (self - m).exp().sum(axis, keepdim=True).log() + m
+        return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in self._axes(axis)))
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        shifted = self._float() - self._float().max(axis, keepdim=True).detach()
+        e = shifted.exp()
+        return e / e.sum(axis, keepdim=True)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        shifted = self._float() - self._float().max(axis, keepdim=True).detach()
+        return shifted - shifted.exp().sum(axis, keepdim=True).log()
+
+    # -- movement ---------------------------------------------------------------------------
+    def reshape(self, *shape) -> Tensor:
+        shape = _shape_args(shape) if not (len(shape) == 1 and isinstance(shape[0], (tuple, list))) else tuple(shape[0])
+        if shape.count(-1) > 1:
+            raise ValueError(f"reshape to {shape}: only one dimension can be -1")
+        if -1 in shape:
+            known = math.prod(s for s in shape if s != -1)
+            if known == 0 or self.numel() % known:
+                raise ValueError(f"cannot reshape {self.shape} ({self.numel()} elements) to {shape}")
+            shape = tuple(self.numel() // known if s == -1 else s for s in shape)
+        if any(s < 0 for s in shape) or math.prod(shape) != self.numel():
+            raise ValueError(f"cannot reshape {self.shape} ({self.numel()} elements) to {shape} "
+                             f"({math.prod(shape)} elements); the sizes must match")
+        if shape == self.shape:
+            return self
+        return self._view("reshape", shape)
+
+    view = reshape
+
+    def permute(self, *order) -> Tensor:
+        order = tuple(order[0]) if len(order) == 1 and isinstance(order[0], (tuple, list)) else order
+        normalized = tuple(_normalize_axis(o, self.ndim) for o in order)
+        if sorted(normalized) != list(range(self.ndim)):
+            raise ValueError(f"permute order {order} is not a permutation of the {self.ndim} axes of {self.shape}")
+        if normalized == tuple(range(self.ndim)):
+            return self
+        return self._view("permute", normalized)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        order = list(range(self.ndim))
+        a, b = _normalize_axis(dim0, self.ndim), _normalize_axis(dim1, self.ndim)
+        order[a], order[b] = order[b], order[a]
+        return self.permute(order)
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def expand(self, *shape) -> Tensor:
+        shape = _shape_args(shape) if not (len(shape) == 1 and isinstance(shape[0], (tuple, list))) else tuple(shape[0])
+        if len(shape) < self.ndim:
+            raise ValueError(f"cannot expand {self.shape} to {shape}: fewer dimensions")
+        src = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
+        shape = tuple(s if n == -1 else n for s, n in zip(src.shape, shape))
+        for s, n in zip(src.shape, shape):
+            if s != n and s != 1:
+                raise ValueError(f"cannot expand {self.shape} to {shape}: only size-1 dimensions can grow")
+        if shape == src.shape:
+            return src
+        return src._view("expand", shape)
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        dim = _normalize_axis(dim, self.ndim, "dim")
+        if not self.ndim or self.shape[dim] != 1:
+            return self
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        dim = _normalize_axis(dim, self.ndim + 1, "dim")
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape((1,))
+        start, end = _normalize_axis(start_dim, self.ndim, "dim"), _normalize_axis(end_dim, self.ndim, "dim")
+        return self.reshape(self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:])
+
+    def pad(self, padding: Sequence, value: Scalar = 0) -> Tensor:
+        """`padding` gives (before, after) per dimension, or None to leave one alone."""
+        if len(padding) != self.ndim:
+            raise ValueError(f"pad needs one (before, after) pair per dimension of {self.shape}, got {padding}")
+        pads = tuple((0, 0) if p is None else (int(p[0]), int(p[1])) for p in padding)
+        if any(b < 0 or a < 0 for b, a in pads):
+            raise ValueError(f"pad amounts must be >= 0, got {padding}; use shrink or slicing to cut")
+        if all(p == (0, 0) for p in pads):
+            return self
+        out = self._view("pad", pads)
+        if value == 0:
+            return out
+        inside = Tensor.full(self.shape, True, dtypes.bool)._view("pad", pads)
+        return inside.where(out, value)
+
+    def shrink(self, bounds: Sequence) -> Tensor:
+        bounds = tuple((0, s) if b is None else (int(b[0]), int(b[1])) for b, s in zip(bounds, self.shape))
+        for (lo, hi), s in zip(bounds, self.shape):
+            if not 0 <= lo <= hi <= s:
+                raise ValueError(f"shrink bounds {bounds} do not fit inside {self.shape}")
+        if all(b == (0, s) for b, s in zip(bounds, self.shape)):
+            return self
+        return self._view("shrink", bounds)
+
+    def flip(self, axis) -> Tensor:
+        axes = self._axes(axis)
+        if not axes:
+            return self
+        return self._view("flip", axes)
+
+    def _stride(self, steps: tuple[int, ...]) -> Tensor:
+        if all(s == 1 for s in steps):
+            return self
+        return self._view("stride", steps)
+
+    def __getitem__(self, key) -> Tensor:
+        """Basic indexing: ints, slices (with steps), None and Ellipsis."""
+        key = key if isinstance(key, tuple) else (key,)
+        for k in key:
+            if not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)):
+                raise TypeError(f"tensor index {k!r} is not supported: use ints, slices, None or ...")
+        if sum(k is Ellipsis for k in key) > 1:
+            raise ValueError("an index can only have one Ellipsis (...)")
+        n_real = sum(k is not None and k is not Ellipsis for k in key)
+        if n_real > self.ndim:
+            raise IndexError(f"too many indices ({n_real}) for a tensor of shape {self.shape}")
+        i = next((j for j, k in enumerate(key) if k is Ellipsis), len(key))
+        key = key[:i] + (slice(None),) * (self.ndim - n_real) + key[i + 1:]
+        bounds, steps, flips, squeeze, new_shape_plan = [], [], [], [], []
+        dim = 0
+        for k in key:
+            if k is None:
+                new_shape_plan.append(None)
+                continue
+            size = self.shape[dim]
+            if isinstance(k, (int, np.integer)):
+                i = int(k)
+                if not -size <= i < size:
+                    raise IndexError(f"index {i} is out of bounds for dimension {dim} with size {size}")
+                i %= size
+                bounds.append((i, i + 1))
+                steps.append(1)
+                squeeze.append(dim)
+            else:
+                start, stop, step = k.indices(size)
+                count = len(range(start, stop, step))
+                if step < 0:
+                    flips.append(dim)
+                    start = size - 1 - start
+                if count == 0:
+                    bounds.append((0, 0))
+                else:
+                    bounds.append((start, start + (count - 1) * abs(step) + 1))
+                steps.append(abs(step))
+            new_shape_plan.append(dim)
+            dim += 1
+        out = self.flip(tuple(flips)) if flips else self
+        out = out.shrink(bounds)._stride(tuple(steps))
+        final = []
+        for entry in new_shape_plan:
+            if entry is None:
+                final.append(1)
+            elif entry not in squeeze:
+                final.append(out.shape[entry])
+        return out.reshape(tuple(final))
+
+    def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Join tensors along an existing dimension (Tensor.cat(a, b) or a.cat(b))."""
+        tensors = [self, *others]
+        dim = _normalize_axis(dim, self.ndim, "dim")
+        for t in tensors:
+            if t.ndim != self.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, self.shape)) if i != dim):
+                raise ValueError(f"cat along dim {dim} needs equal shapes elsewhere, got "
+                                 f"{', '.join(str(x.shape) for x in tensors)}")
+        dt = tensors[0].dtype
+        for t in tensors[1:]:
+            dt = dtypes.promote(dt, t.dtype)
+        total = sum(t.shape[dim] for t in tensors)
+        out, start = None, 0
+        for t in tensors:
+            pads = [(0, 0)] * self.ndim
+            pads[dim] = (start, total - start - t.shape[dim])
+            piece = t.cast(dt).pad(pads)
+            out = piece if out is None else out + piece
+            start += t.shape[dim]
+        return out
+
+    def stack(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Join tensors along a new dimension (Tensor.stack(a, b) or a.stack(b))."""
+        tensors = [self, *others]
+        for t in tensors:
+            if t.shape != self.shape:
+                raise ValueError(f"stack needs equal shapes, got {', '.join(str(x.shape) for x in tensors)}")
+        dim = _normalize_axis(dim, self.ndim + 1, "dim")
+        return tensors[0].unsqueeze(dim).cat(*(t.unsqueeze(dim) for t in tensors[1:]), dim=dim)
+
+    def repeat(self, *repeats) -> Tensor:
+        repeats = _shape_args(repeats)
+        base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
+        expanded = base.reshape(tuple(x for s in base.shape for x in (1, s)))
+        expanded = expanded.expand(tuple(x for r, s in zip(repeats, base.shape) for x in (r, s)))
+        return expanded.reshape(tuple(r * s for r, s in zip(repeats, base.shape)))
+
+    # -- matmul -------------------------------------------------------------------------------
+    def matmul(self, other: Tensor) -> Tensor:
+        """numpy matmul semantics: 1-D operands are vectors, leading dims broadcast."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"matmul needs a Tensor on both sides, got {type(other).__name__}")
+        if self.ndim == 0 or other.ndim == 0:
+            raise ValueError(f"matmul needs at least 1-D operands, got shapes {self.shape} and {other.shape}; "
+                             f"use * to scale by a scalar")
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(-1) if other.ndim == 1 else other
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"matmul shape mismatch: {self.shape} @ {other.shape}: the inner dimensions "
+                             f"{a.shape[-1]} and {b.shape[-2]} must be equal")
+        try:
+            batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul cannot broadcast the batch dimensions of {self.shape} and {other.shape}") from None
+        dt = dtypes.promote(dtypes.promote(a.dtype, b.dtype), dtypes.float32)
+        a = _matmul_operand(a.cast(dt)._expand_to(batch + a.shape[-2:]))
+        b = _matmul_operand(b.cast(dt)._expand_to(batch + b.shape[-2:]))
+        out = Tensor(Node(Op.MATMUL, (a.node, b.node), None, dt, batch + (a.shape[-2], b.shape[-1])))
+        if self.ndim == 1:
+            out = out.squeeze(-2)
+        if other.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    dot = matmul
+
+    def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        out = self @ weight
+        return out if bias is None else out + bias
+
+
+# tensors with requires_grad=True, by id (a WeakSet would compare tensors with ==, which builds
+# a graph); backward() fills .grad on those the loss depends on
+_GRAD_TENSORS: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+def _matmul_operand(t: Tensor) -> Tensor:
+    """Matmul reads memory through one plain strided view; anything else is copied first."""
+    node = t.node
+    if node.op is Op.VIEW:
+        plain = len(node.arg.views) == 1 and node.arg.views[0].mask is None
+        if plain and node.base.op is not Op.CONST:
+            return t
+    elif node.op is not Op.CONST:
+        return t
+    return Tensor(Node(Op.COPY, (node,), None, t.dtype, t.shape))
+
+
+def _scalar_dtype(value: Any, other: Any) -> DType:
+    if isinstance(other, Tensor):
+        return other.dtype
+    if isinstance(value, bool):
+        return dtypes.bool
+    return dtypes.int32 if isinstance(value, int) else dtypes.float32
+
+
+def _to_numpy(data: Any, dtype: Any) -> np.ndarray:
+    """Host data for a new tensor: Python floats become float32, ints int32 (device types)."""
+    if isinstance(data, (list, tuple)) or isinstance(data, (int, float, bool, np.generic)):
+        for x in _flat_items(data):
+            if not isinstance(x, (int, float, bool, np.generic)):
+                raise TypeError(f"Tensor data must be numbers, got {type(x).__name__} {x!r}")
+        array = np.array(data)
+    elif isinstance(data, np.ndarray):
+        array = data
+    else:
+        raise TypeError(f"cannot make a Tensor from {type(data).__name__}; "
+                        f"use a list, a number, a numpy array or a Tensor")
+    if dtype is not None:
+        target = dtypes.from_any(dtype).np
+    elif array.dtype.kind in "iu":
+        target = np.int32  # numpy's default int64 has no device type: narrow it (range-checked)
+    elif array.dtype == np.float64 and not isinstance(data, np.ndarray):
+        target = np.float32  # Python floats: float32, the device default
+    else:
+        target = dtypes.from_numpy(array.dtype).np  # float16, complex, ...: a clear ValueError
+    if array.dtype.kind in "iu" and target == np.int32 and array.size and (
+            array.max() > np.iinfo(np.int32).max or array.min() < np.iinfo(np.int32).min):
+        raise ValueError("integer data does not fit in int32, the device integer type")
+    return np.asarray(array, dtype=target, order="C")  # (ascontiguousarray would make 0-d into 1-d)
+
+
+def _flat_items(data) -> Iterable:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def _check_device_dtype(dt: DType) -> None:
+    if dt == dtypes.float64 and not _runtime().get_device().has_fp64:
+        raise ValueError(f"float64 is not supported by the OpenCL device {_runtime().get_device().name} "
+                         f"(no cl_khr_fp64); use float32 or pick another device with TGL_DEVICE")

@@ -1,0 +1,99 @@
+"""Hypothesis strategies for testing tensor ops against numpy (and gradients against torch).
+
+Draw shapes from a small set so the number of distinct kernels, and so OpenCL compiles,
+stays low; draw *layouts* so ops are tested on views, not only on fresh memory:
+
+    @given(pair=tensor_pairs())
+    def test_exp(pair):
+        t, x = pair                     # a Tensor and the numpy array it should equal
+        np.testing.assert_allclose(t.exp().numpy(), np.exp(x), rtol=1e-5)
+
+Layouts: "contiguous" (fresh memory), "permuted" (a permute of transposed storage, as
+minitorch does), "sliced" (every other element of a bigger buffer), "expanded" (a
+broadcast of a smaller buffer, stride 0) and "flipped" (negative strides).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from hypothesis import strategies as st
+except ImportError as e:  # pragma: no cover - hypothesis is a dev dependency
+    raise ImportError("tinygradlike.testing needs hypothesis: pip install hypothesis") from e
+
+from tinygradlike.tensor import Tensor
+
+SHAPES = [(), (1,), (5,), (2, 3), (3, 1), (1, 4), (2, 3, 4), (3, 1, 2), (2, 1, 3, 2), (2, 2, 1, 3)]
+LAYOUTS = ["contiguous", "permuted", "sliced", "expanded", "flipped"]
+
+
+def shapes(max_ndim: int = 4) -> st.SearchStrategy:
+    return st.sampled_from([s for s in SHAPES if len(s) <= max_ndim])
+
+
+def broadcastable_to(shape: tuple[int, ...]) -> st.SearchStrategy:
+    """Shapes that broadcast to `shape`: a suffix of it, with some dimensions set to 1."""
+    @st.composite
+    def draw(draw_):
+        ndim = draw_(st.integers(0, len(shape)))
+        suffix = shape[len(shape) - ndim:]
+        ones = draw_(st.lists(st.booleans(), min_size=ndim, max_size=ndim))
+        return tuple(1 if one else s for s, one in zip(suffix, ones))
+    return draw()
+
+
+def make_layout(x: np.ndarray, layout: str, rng: np.random.Generator) -> Tensor:
+    """A Tensor equal to `x`, built as the given kind of view. For "expanded", x must
+    already be constant along the dimensions reported by `expand_axes`."""
+    if layout == "contiguous" or x.ndim == 0:
+        return Tensor(x)
+    if layout == "permuted":
+        order = tuple(rng.permutation(x.ndim))
+        storage = np.ascontiguousarray(np.transpose(x, np.argsort(order)))
+        return Tensor(storage).permute(order)
+    if layout == "sliced":
+        storage = rng.standard_normal(tuple(2 * s + 1 for s in x.shape)).astype(x.dtype)
+        storage[tuple(slice(1, 2 * s + 1, 2) for s in x.shape)] = x
+        return Tensor(storage)[tuple(slice(1, 2 * s + 1, 2) for s in x.shape)]
+    if layout == "flipped":
+        axes = tuple(i for i in range(x.ndim) if rng.random() < 0.6) or (0,)
+        return Tensor(np.ascontiguousarray(np.flip(x, axes))).flip(axes)
+    if layout == "expanded":
+        small = x[tuple(slice(0, 1) if s > 1 and i % 2 == 0 else slice(None) for i, s in enumerate(x.shape))]
+        if not np.array_equal(np.broadcast_to(small, x.shape), x):
+            raise ValueError("x is not constant along the expanded axes; build it with expandable()")
+        return Tensor(np.ascontiguousarray(small)).expand(x.shape)
+    raise ValueError(f"unknown layout {layout!r}; choose from {LAYOUTS}")
+
+
+def expandable(x: np.ndarray) -> np.ndarray:
+    """Make x constant along its even-numbered axes (of size > 1), so 'expanded' can build it."""
+    small = x[tuple(slice(0, 1) if s > 1 and i % 2 == 0 else slice(None) for i, s in enumerate(x.shape))]
+    return np.ascontiguousarray(np.broadcast_to(small, x.shape))
+
+
+def random_values(rng: np.random.Generator, shape, dtype=np.float32, low: float = -3.0, high: float = 3.0,
+                  away_from: tuple[float, ...] = ()) -> np.ndarray:
+    """Uniform values in [low, high), nudged at least 0.05 away from the given points
+    (kinks and singularities, where a finite difference or a comparison is ill-defined)."""
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(int(low), int(high) + 1, shape).astype(dtype)
+    if np.dtype(dtype).kind == "b":
+        return rng.random(shape) < 0.5
+    x = rng.uniform(low, high, shape)
+    for p in away_from:
+        near = np.abs(x - p) < 0.05
+        x = np.where(near, p + np.where(x >= p, 0.05, -0.05), x)
+    return x.astype(dtype)
+
+
+@st.composite
+def tensor_pairs(draw, shape=None, dtype=np.float32, low=-3.0, high=3.0, away_from=(), layouts=None):
+    """(Tensor, numpy array) with equal values, in a drawn layout."""
+    shape = draw(shapes()) if shape is None else shape
+    layout = draw(st.sampled_from(layouts or LAYOUTS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = random_values(rng, shape, dtype, low, high, away_from)
+    if layout == "expanded":
+        x = expandable(x)
+    return make_layout(x, layout, rng), x
