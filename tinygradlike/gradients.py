@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from tinygradlike.graph import Node, Op
+from tinygradlike.scheduler import toposort
 
 if TYPE_CHECKING:
     from tinygradlike.tensor import Tensor
@@ -28,23 +29,8 @@ def _tensor(node: Node) -> Tensor:
 
 
 def toposort_differentiable(root: Node) -> list[Node]:
-    """Nodes a gradient can flow through from `root`, sources first (iterative DFS)."""
-    order: list[Node] = []
-    seen: set[int] = set()
-    stack: list[tuple[Node, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for src in reversed(node.srcs):
-            if src.requires_grad and id(src) not in seen:
-                stack.append((src, False))
-    return order
+    """Nodes a gradient can flow through from `root`, sources first (the compiled sort)."""
+    return toposort([root], follow=lambda src: src.requires_grad)
 
 
 # --- rules: (node, output value, upstream gradient) -> one gradient (or None) per source ---

@@ -413,12 +413,14 @@ cdef void _sweep(NodeArray* order, ScalarNode root, double seed) noexcept:
 # 2. Generic topological sort (tensor graphs)
 # =============================================================================================
 
-def toposort(roots) -> list:
+def toposort(roots, expand=None, follow=None) -> list:
     """Every node reachable from `roots` once, sources before consumers.
 
     Nodes are any objects with a `srcs` tuple. Iterative DFS, so depth is unlimited; the order
     is deterministic (sources in `srcs` order, roots in the given order). A single node with a
-    `srcs` attribute is accepted in place of an iterable of roots.
+    `srcs` attribute is accepted in place of an iterable of roots. `expand(node)` false keeps a
+    node's sources out (the scheduler stops at memory); `follow(src)` false skips one source
+    (the gradient sweep follows only differentiable sources).
     """
     if hasattr(roots, "srcs"):
         roots = (roots,)
@@ -442,10 +444,88 @@ def toposort(roots) -> list:
         seen.add(id(node))
         todo.append(node)
         done.append(True)
+        if expand is not None and not expand(node):
+            continue
         srcs = tuple(node.srcs)
         for i in range(len(srcs) - 1, -1, -1):
             src = srcs[i]
-            if id(src) not in seen:
+            if id(src) not in seen and (follow is None or follow(src)):
                 todo.append(src)
                 done.append(False)
     return order
+
+
+# =============================================================================================
+# 3. Kernel grouping (tensor graphs)
+# =============================================================================================
+# The rules are written out in tinygradlike/schedule.py, which wraps this function.
+
+from tinygradlike.graph import ELEMENTWISE, Op
+
+
+cdef inline bint _is_memory(object node):
+    return node.buffer is not None
+
+
+cdef bint _is_identity_view(object view):
+    """A use through no view, or through a view that keeps every element in place."""
+    return view is None or (view.arg.is_contiguous and view.arg.size == view.base.size)
+
+
+cdef object _common_owner(list node_uses, dict owner):
+    """The one stored elementwise node all these uses flow into in place, or None."""
+    cdef object target = None, consumer, view, consumer_owner
+    for consumer, view in node_uses:
+        if consumer.op not in ELEMENTWISE or not _is_identity_view(view):
+            return None
+        consumer_owner = owner.get(id(consumer))
+        if consumer_owner is None or (target is not None and consumer_owner is not target):
+            return None
+        target = consumer_owner
+    return target
+
+
+def group_kernels(list outputs) -> list:
+    """Split the pending graph behind `outputs` into kernels: a list of (root, core) in run
+    order, where `root` is the node the kernel writes and `core` its REDUCE/MATMUL (or None)."""
+    cdef list order = toposort(outputs, expand=lambda n: n.buffer is None)
+    cdef dict uses = {}, owner = {}, fused_core = {}
+    cdef set stored = set()
+    cdef object node, src, base, view, target, core, o
+    cdef list node_uses, groups = []
+    for node in order:  # uses[id(base)] = [(consumer, view or None)]: VIEWs are edges, not consumers
+        if node.op is Op.VIEW or _is_memory(node):
+            continue
+        for src in node.srcs:
+            if src.op is Op.VIEW:
+                base, view = src.base, src
+            else:
+                base, view = src, None
+            uses.setdefault(id(base), []).append((node, view))
+    for o in outputs:
+        if not _is_memory(o.base):
+            stored.add(id(o.base))
+    for node in reversed(order):  # consumers before their sources
+        if node.op is Op.VIEW or node.op is Op.CONST or _is_memory(node):
+            continue
+        node_uses = uses.get(id(node), [])
+        if node.op in ELEMENTWISE:
+            for src, view in node_uses:
+                if src.op is Op.MATMUL:  # the fast matmul reads its operands from memory
+                    stored.add(id(node))
+            owner[id(node)] = node if id(node) in stored else _common_owner(node_uses, owner)
+            continue
+        target = None if id(node) in stored else _common_owner(node_uses, owner)
+        if target is not None and id(target) not in fused_core:
+            fused_core[id(target)] = node
+            owner[id(node)] = target
+        else:
+            stored.add(id(node))
+            owner[id(node)] = None
+    for node in order:
+        if id(node) in stored and not _is_memory(node):
+            core = fused_core.get(id(node))
+            if core is None and (node.op is Op.REDUCE or node.op is Op.MATMUL):
+                core = node
+            groups.append((node, core))
+    return groups
