@@ -13,7 +13,7 @@ extensions = [
 setup(
     packages=["tinygradlike", "tinygradlike.kernels"],
     package_dir={"tinygradlike": "tinygradlike", "tinygradlike.kernels": "kernels"},
-    package_data={"tinygradlike.kernels": ["*.cl", "README.md"]},
+    package_data={"tinygradlike": ["data/*.npz", "data/README.md"], "tinygradlike.kernels": ["*.cl"]},
     ext_modules=cythonize(
         extensions,
         language_level=3,

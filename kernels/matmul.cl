@@ -1,8 +1,8 @@
 // matmul.cl: C[b, m, n] = EPILOGUE(sum_k A[b, m, k] * B[b, k, n]), in one kernel launch.
 //
-// tinygradlike.matmul_kernel.render_matmul fills in the five double-brace placeholders below with plain
-// string substitution. Sizes, strides and offsets arrive as #defines, so the compiler sees
-// constants: loop bounds are known, index arithmetic folds, dead branches vanish.
+// tinygradlike.matmul_kernel.render_matmul fills in the five double-brace placeholders below
+// by plain string substitution. Sizes, strides and offsets arrive as #defines, so the compiler
+// sees constants: loop bounds are known, index arithmetic folds, dead branches vanish.
 // Exactly one of the three kernels below is compiled, chosen by MATMUL_CPU / MATMUL_GPU /
 // MATMUL_SIMPLE:
 //
@@ -42,13 +42,14 @@
 // Why pack B: rows of B are N floats apart; when N is a power of two every row of a panel
 // falls into the same few cache sets and they evict each other (this is why an unblocked
 // register kernel dropped from ~50 to ~20 GFLOPS at 2048). The packed copy is contiguous.
-// A is read in place: each strip of MR rows is MR sequential streams, already cache friendly.
-// Partial sums of a macro tile live in local memory (C_PART) between K slices; the epilogue
-// is applied once, when the last slice is done.
+// A is read in place: each strip of MR rows is MR sequential streams, already cache friendly,
+// and any strides work. Partial sums of a macro tile wait in local memory (c_part) between
+// K slices; the epilogue is applied once, after the last slice.
+// On PoCL, __local memory of a work-group is a plain buffer of the core that runs it: no
+// barriers are needed because the group has one work-item.
 
 #define VEC_T   CONCAT(DTYPE, VW)           // e.g. float16
 #define VLOAD   CONCAT(vload, VW)
-#define VSTORE  CONCAT(vstore, VW)
 #define CONCAT(a, b) CONCAT_(a, b)
 #define CONCAT_(a, b) a##b
 #define NV (NR / VW)                        // vectors per row of a micro tile
@@ -98,7 +99,7 @@ void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
       if (n + NR <= MAT_N) {                // a full panel of contiguous columns: vector copies
         for (int k = 0; k < kc; k++)
           for (int v = 0; v < NV; v++)
-            VSTORE(VLOAD(0, &B_AT(b_base, k0 + k, n + v * VW)), k * NV + v, dst);
+            b_pack[p * KC / VW + k * NV + v] = VLOAD(0, &B_AT(b_base, k0 + k, n + v * VW));
         continue;
       }
 #endif
@@ -173,9 +174,11 @@ void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
   for (int k0 = 0; k0 < MAT_K; k0 += KT) {
     for (int e = ty * TS + tx; e < TILE * KT; e += TS * TS) {
       const int am = e / KT, ak = e % KT;   // consecutive e: consecutive k of one row of A
-      a_tile[ak][am] = (m0 + am < MAT_M && k0 + ak < MAT_K) ? A_AT(a_base, m0 + am, k0 + ak) : (DTYPE)0;
+      a_tile[ak][am] = (m0 + am < MAT_M && k0 + ak < MAT_K)
+                       ? A_AT(a_base, m0 + am, k0 + ak) : (DTYPE)0;
       const int bk = e / TILE, bn = e % TILE;  // consecutive e: consecutive n of one row of B
-      b_tile[bk][bn] = (k0 + bk < MAT_K && n0 + bn < MAT_N) ? B_AT(b_base, k0 + bk, n0 + bn) : (DTYPE)0;
+      b_tile[bk][bn] = (k0 + bk < MAT_K && n0 + bn < MAT_N)
+                       ? B_AT(b_base, k0 + bk, n0 + bn) : (DTYPE)0;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int k = 0; k < KT; k++) {

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tinygradlike.matmul_kernel import (
-    CpuBlocking, MatmulSpec, cpu_blocking, fill_template, render_cpu, render_gpu, render_matmul,
-    render_simple,
+    CpuBlocking, MatmulSpec, cpu_blocking, cpu_local_bytes, fill_template, fit_local_memory,
+    render_cpu, render_gpu, render_matmul, render_simple,
 )
 
 cl = pytest.importorskip("pyopencl")
@@ -44,7 +44,8 @@ PLATFORMS = opencl_platforms()
 
 
 @pytest.fixture(scope="module", params=PLATFORMS or [None],
-                ids=[p.version.split("  ")[0].replace(" ", "-") for p in PLATFORMS] or ["no-opencl"])
+                ids=[p.version.split("  ")[0].replace(" ", "-") for p in PLATFORMS]
+                or ["no-opencl"])
 def device(request):
     """(context, queue, DeviceInfo) for the first device of each OpenCL platform."""
     if request.param is None:
@@ -101,13 +102,15 @@ def operand(rng, shape, *, dtype=np.float32, order=None, offset=0, broadcast=(),
 def make_spec(a: Operand, b: Operand, dtype="float", **kw) -> MatmulSpec:
     *batch, M, K = a.shape
     N = b.shape[-1]
-    return MatmulSpec(tuple(batch), M, N, K, a.offset, a.strides, b.offset, b.strides, dtype=dtype, **kw)
+    return MatmulSpec(tuple(batch), M, N, K, a.offset, a.strides, b.offset, b.strides,
+                      dtype=dtype, **kw)
 
 
 def run(device, rendered, a: Operand, b: Operand, out_shape, extra=()):
     ctx, queue, _ = device
     mf = cl.mem_flags
-    bufs = [cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x) for x in (a.storage, b.storage, *extra)]
+    bufs = [cl.Buffer(ctx, mf.READ_ONLY | mf.COPY_HOST_PTR, hostbuf=x)
+            for x in (a.storage, b.storage, *extra)]
     out = np.empty(out_shape, a.storage.dtype)
     c_buf = cl.Buffer(ctx, mf.WRITE_ONLY, size=max(out.nbytes, 4))
     program = cl.Program(ctx, rendered.source).build(options=list(rendered.options))
@@ -172,7 +175,8 @@ def test_negative_strides(device):
 def test_broadcast_multi_dim_batch(device):
     rng = np.random.default_rng(4)
     a = operand(rng, (2, 3, 17, 40), broadcast=(1,))  # the same A for each of the 3
-    b = operand(rng, (2, 3, 40, 35), broadcast=(0,), order=(0, 1, 3, 2))  # transposed, shared by the 2
+    # B transposed, and shared by the 2
+    b = operand(rng, (2, 3, 40, 35), broadcast=(0,), order=(0, 1, 3, 2))
     check_matmul(device, a, b)
 
 
@@ -203,13 +207,14 @@ def test_float64_matches_numpy_exactly_enough(device):
     check_matmul(device, a, b, dtype="double")
 
 
-def test_both_cpu_vector_widths(device):
-    """The kernel for the other kind of CPU (8- vs 16-wide) is correct too, where it builds."""
-    if "PoCL 3.0" in device[2].platform_version:
-        pytest.skip("PoCL 3.0 (LLVM 14) crashes building 16-wide vector kernels")
+def test_other_cpu_blockings_are_correct_too(device):
+    """The kernels chosen for other CPUs (8- vs 16-wide, several vectors per row) also work here."""
+    blockings = [cpu_blocking(DeviceInfo(name="pthread-AMD EPYC")),  # 8-wide, 6 x 16
+                 CpuBlocking(MR=4, NR=24, VW=8, MC=8, NC=48, KC=64)]  # 3 vectors per row
+    if "PoCL 3.0" not in device[2].platform_version:  # its LLVM 14 crashes on 16-wide kernels
+        blockings.append(cpu_blocking(DeviceInfo(name="pthread-skylake-avx512-AMD EPYC")))
     rng = np.random.default_rng(8)
-    for blocking in (CpuBlocking(MR=4, NR=16, VW=8, MC=64, NC=128, KC=256),
-                     CpuBlocking(MR=8, NR=32, VW=16, MC=64, NC=128, KC=256)):
+    for blocking in blockings:
         check_matmul(device, operand(rng, (70, 300)), operand(rng, (300, 75)),
                      render=lambda spec, dev, bl=blocking: render_cpu(spec, bl))
 
@@ -245,7 +250,8 @@ def square_spec(n=64, dtype="float"):
 
 
 def test_gpu_device_gets_the_tiled_kernel():
-    rendered = render_matmul(square_spec(), DeviceInfo(is_gpu=True, is_cpu=False, max_work_group_size=1024))
+    gpu = DeviceInfo(is_gpu=True, is_cpu=False, max_work_group_size=1024)
+    rendered = render_matmul(square_spec(), gpu)
     assert rendered.name == "matmul_gpu" and rendered.local_size == (16, 16, 1)
 
 
@@ -265,17 +271,26 @@ def test_double_uses_the_simple_kernel_on_cpu():
     assert render_matmul(square_spec(dtype="double"), DeviceInfo()).name == "matmul_simple"
 
 
-def test_small_local_memory_shrinks_the_k_slice_or_falls_back():
-    source = render_matmul(square_spec(1024), DeviceInfo(local_mem_size=64 * 1024)).source
-    assert "#define KC 64" in source
-    assert render_matmul(square_spec(1024), DeviceInfo(local_mem_size=1024)).name == "matmul_simple"
+def test_small_local_memory_shrinks_the_blocks_or_falls_back():
+    spec = square_spec(1024)
+    blocking = fit_local_memory(spec, cpu_blocking(DeviceInfo()), 32 * 1024)
+    assert blocking is not None and cpu_local_bytes(spec, blocking) <= 32 * 1024
+    assert render_matmul(spec, DeviceInfo(local_mem_size=32 * 1024)).name == "matmul_cpu"
+    assert render_matmul(spec, DeviceInfo(local_mem_size=1024)).name == "matmul_simple"
+
+
+def test_small_problems_are_split_for_every_core():
+    spec = MatmulSpec((), 64, 128, 784, 0, (784, 1), 0, (128, 1))
+    rendered = render_matmul(spec, DeviceInfo())
+    assert math.prod(rendered.global_size) >= 4
 
 
 def test_sizes_and_strides_are_baked_in():
     spec = MatmulSpec((3,), 5, 6, 7, 11, (0, 1, 5), 2, (42, 6, 1))
     source = render_simple(spec).source
     for line in ("#define MAT_M 5", "#define MAT_K 7", "#define A_OFFSET 11", "#define A_SM 1",
-                 "#define A_SK 5", "#define A_BATCH_OFFSET(b) 0", "#define B_BATCH_OFFSET(b) (((b) % 3) * 42)"):
+                 "#define A_SK 5", "#define A_BATCH_OFFSET(b) 0",
+                 "#define B_BATCH_OFFSET(b) (((b) % 3) * 42)"):
         assert line in source
 
 
