@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from importlib import resources
 
 from tinygradlike.dtypes import DType, dtypes
@@ -38,6 +39,7 @@ class RenderedKernel:
     scratch: tuple[tuple[str, int], ...] = ()  # extra buffers the kernel needs: (ctype, count)
 
 
+@lru_cache(maxsize=None)
 def load_template(name: str) -> str:
     return resources.files("tinygradlike.kernels").joinpath(name).read_text()
 
@@ -411,15 +413,64 @@ def render_matmul_group(group: KernelGroup, is_load, device) -> RenderedKernel:
                           options=rendered.options, flops=rendered.flops, nbytes=nbytes)
 
 
+# ---------------------------------------------------------------------------------------
+# the render cache: a training step renders the same kernels every time
+
+
+def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[Node]]:
+    """Everything the rendered source depends on, as a hashable key, and the memory nodes the
+    kernel reads, in a fixed order. Walking the group is far cheaper than rendering it."""
+    pos: dict[int, int] = {}
+    entries: list[tuple] = []
+    loads: list[Node] = []
+    stack = [(group.root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in pos:
+            continue
+        if is_load(node) or node.op is Op.CONST:
+            pos[id(node)] = len(entries)
+            if node.op is Op.CONST and not is_load(node):
+                entries.append(("const", repr(node.arg), node.dtype.name))
+            else:
+                entries.append(("load", len(loads), node.dtype.name, node.shape))
+                loads.append(node)
+            continue
+        srcs = (node.base,) if node.op is Op.VIEW else node.srcs
+        if not expanded:
+            stack.append((node, True))
+            stack.extend((src, False) for src in reversed(srcs) if id(src) not in pos)
+            continue
+        pos[id(node)] = len(entries)
+        entries.append((node.op, node.arg, node.dtype.name, node.shape, node is group.core,
+                        tuple(pos[id(src)] for src in srcs)))
+    return (group.kind, device.cache_key, FAST_MATH, tuple(entries)), loads
+
+
+_rendered: dict[tuple, tuple[RenderedKernel, tuple[int, ...]]] = {}
+
+
 def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
-    """Render one kernel group; `is_load(node)` says which nodes are read from memory."""
+    """Render one kernel group; `is_load(node)` says which nodes are read from memory.
+
+    A group with the same signature as one rendered before reuses that source (only the
+    memory it reads differs), so a repeated training step does no string work at all."""
     schedule_is_load = is_load
 
     def is_load(node: Node) -> bool:  # noqa: F811 - the kernel's own result is computed, not read
         return node is not group.root and schedule_is_load(node)
 
+    key, loads = group_signature(group, is_load, device)
+    cached = _rendered.get(key)
+    if cached is not None:
+        rendered, order = cached
+        return replace(rendered, inputs=tuple(loads[i] for i in order))
     if group.kind == "elementwise":
-        return render_elementwise(group, is_load, device)
-    if group.kind == "reduce":
-        return render_reduce(group, is_load, device)
-    return render_matmul_group(group, is_load, device)
+        rendered = render_elementwise(group, is_load, device)
+    elif group.kind == "reduce":
+        rendered = render_reduce(group, is_load, device)
+    else:
+        rendered = render_matmul_group(group, is_load, device)
+    where = {id(node): i for i, node in enumerate(loads)}
+    _rendered[key] = (rendered, tuple(where[id(node)] for node in rendered.inputs))
+    return rendered

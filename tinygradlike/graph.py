@@ -104,8 +104,8 @@ def const_node(value: Any, dtype: DType) -> Node:
     return Node(Op.CONST, (), value, dtype, ())
 
 
-def buffer_node(buffer, dtype: DType, shape: tuple[int, ...]) -> Node:
-    return Node(Op.BUFFER, (), None, dtype, shape, buffer)
+def buffer_node(buffer, dtype: DType, shape: tuple[int, ...], requires_grad: bool = False) -> Node:
+    return Node(Op.BUFFER, (), None, dtype, shape, buffer, requires_grad=requires_grad)
 
 
 def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:

@@ -27,8 +27,9 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyopencl as cl
@@ -380,6 +381,8 @@ class Buffer:
 
     def __init__(self, nbytes: int, device: Device | None = None, _host: np.ndarray | None = None):
         global _live_buffers
+        if _host is not None:
+            _refuse_upload_while_recording()
         self.device = device = device or get_device()
         self.nbytes = int(nbytes)
         self._size = max(self.nbytes, 1)  # OpenCL rejects size-0 buffers
@@ -402,6 +405,7 @@ class Buffer:
     def copyin(self, arr: np.ndarray) -> None:
         """Enqueue an upload of arr's bytes (C order) without waiting. The bytes are copied on
         the host first, so the caller may change arr right away."""
+        _refuse_upload_while_recording()
         host = np.array(arr, order="C", copy=True)
         if host.nbytes != self.nbytes:
             raise ValueError(f"copyin of {host.nbytes} bytes ({host.dtype}{list(host.shape)}) into a Buffer of {self.nbytes} bytes")
@@ -417,6 +421,8 @@ class Buffer:
             raise ValueError(f"copy_from a Buffer of {src.nbytes} bytes into one of {self.nbytes} bytes")
         if self.nbytes:
             cl.enqueue_copy(self.device.queue, self.cl, src.cl, byte_count=self.nbytes)
+        if _recording is not None:
+            _recording.append((None, self, src, None))
 
     def to_numpy(self, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
         """A new host array read from this buffer. Waits for every command enqueued before it:
@@ -462,6 +468,44 @@ def _allocate(device: Device, size: int, host: np.ndarray | None) -> cl.Buffer:
     _counters["buffers_allocated"] += 1
     _counters["bytes_allocated"] += size
     return buffer
+
+
+# --- recording, for tinygradlike.jit ----------------------------------------------------------
+# While a capture is open, every launch and device-side copy is appended to it as
+# (kernel, global_size, local_size, args) or (None, dst, src, None); replay() enqueues them
+# again, with some buffers swapped for others. Uploads cannot be replayed (the host data
+# would be frozen), so they are refused while recording.
+
+_recording: list | None = None
+
+
+@contextmanager
+def capture() -> Iterator[list]:
+    """Record the launches and device copies enqueued inside the block."""
+    global _recording
+    if _recording is not None:
+        raise RuntimeError("captures cannot nest")
+    _recording = commands = []
+    try:
+        yield commands
+    finally:
+        _recording = None
+
+
+def _refuse_upload_while_recording() -> None:
+    if _recording is not None:
+        raise RuntimeError("host data was uploaded while a jit was capturing (a Tensor made from numpy, "
+                           "a list or rand/randn inside the jitted function): a replay would reuse the "
+                           "same data. Make such tensors outside and pass them in as arguments.")
+
+
+def replay(commands: list, substitute: dict[int, Buffer]) -> None:
+    """Enqueue recorded commands again; substitute maps id(recorded Buffer) -> Buffer to use."""
+    for kernel, a, b, c in commands:
+        if kernel is None:
+            substitute.get(id(a), a).copy_from(substitute.get(id(b), b))
+        else:
+            kernel(a, b, *[substitute.get(id(x), x) if isinstance(x, Buffer) else x for x in c])
 
 
 def live_buffers() -> int:
@@ -520,6 +564,8 @@ class Kernel:
             raise TypeError(f"kernel {self.name!r}: bad arguments ({kinds}); pass Buffers and numpy scalars: {e}") from e
         event = cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
         _counters["kernels_launched"] += 1
+        if _recording is not None:
+            _recording.append((self, global_size, local_size, args))
         if _DEBUG >= 2:
             _report_launch(self, event, global_size, local_size, flops, nbytes)
 

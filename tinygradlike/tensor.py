@@ -253,6 +253,24 @@ class Tensor:
         realize([self.node, *(o.node for o in others)])
         return self
 
+    def assign(self, value: Tensor) -> Tensor:
+        """Write `value` into this tensor's own memory, in place (an optimizer's update).
+
+        The memory stays the same, so a jit recording that reads this tensor sees the new
+        values on replay. The tensor becomes a leaf again (no history), keeping requires_grad."""
+        if not isinstance(value, Tensor) or value.shape != self.shape:
+            raise ValueError(f"assign needs a Tensor of shape {self.shape}, got "
+                             f"{getattr(value, 'shape', type(value).__name__)}")
+        node = self.node
+        if node.op is not Op.BUFFER or node.buffer is None:
+            raise ValueError("assign writes into memory: the target must be a realized tensor with "
+                             "its own buffer (e.g. a parameter), not a lazy result or a view")
+        value = value.cast(self.dtype).contiguous()
+        value.realize()
+        node.buffer.copy_from(value.node.base.buffer)
+        self.node = buffer_node(node.buffer, self.dtype, self.shape, requires_grad=node.requires_grad)
+        return self
+
     def contiguous(self) -> Tensor:
         """A tensor with its own row-major memory (a copy kernel if this one is a view)."""
         if self.node.op is not Op.VIEW and self.node.op is not Op.CONST:
