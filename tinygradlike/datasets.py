@@ -1,0 +1,163 @@
+"""Data sets for the training job: the bundled handwritten digits, and MNIST from a local file.
+
+Everything here is numpy on the host; the training loop uploads one batch at a time. Files
+are read without pickle (`np.load(..., allow_pickle=False)`, idx parsed by hand), and a file
+that is not what it claims to be raises a ValueError naming it.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+DIGITS_PATH = Path(__file__).resolve().parent / "data" / "digits.npz"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images as float32 (N, 1, H, W) scaled to [0, 1], labels as int32 (N,)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    name: str
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.x_train.shape[1:]
+
+    @property
+    def classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name}: {len(self.x_train)} train, {len(self.x_test)} test, "
+                f"images {self.image_shape}, {self.classes} classes)")
+
+
+def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
+    """The UCI handwritten digits bundled with the package (1,797 8x8 images, CC BY 4.0),
+    split into train and test by a seeded shuffle: the same split on every run."""
+    images, labels = _read_npz_arrays(DIGITS_PATH, ("images", "labels"))
+    x = _as_images(images, 16.0)
+    y = labels.astype(np.int32)
+    order = np.random.default_rng(split_seed).permutation(len(x))
+    n_test = int(round(len(x) * test_fraction))
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(x[train], y[train], x[test], y[test], "digits")
+
+
+def load_mnist(path: str | Path) -> Dataset:
+    """MNIST (or any data set in its layout) from a local file or folder.
+
+    `path` is either an .npz with x_train, y_train, x_test, y_test (the layout of Keras'
+    mnist.npz), or a folder with the four idx files (train-images-idx3-ubyte,
+    train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz)."""
+    path = Path(path)
+    if path.is_dir():
+        arrays = [read_idx(_find_idx(path, stem)) for stem in
+                  ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    elif path.suffix == ".npz":
+        arrays = list(_read_npz_arrays(path, ("x_train", "y_train", "x_test", "y_test")))
+    else:
+        raise ValueError(f"{path}: expected an .npz file or a folder of idx files")
+    x_train, y_train, x_test, y_test = arrays
+    for x, y, part in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{path}: {part} images {x.shape} and labels {y.shape} do not match "
+                             f"(need (N, H, W) images and N labels)")
+    scale = 255.0 if x_train.dtype == np.uint8 else 1.0
+    return Dataset(_as_images(x_train, scale), y_train.astype(np.int32),
+                   _as_images(x_test, scale), y_test.astype(np.int32), f"mnist ({path.name})")
+
+
+# ----------------------------------------------------------------------------------- idx files
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """One array from an idx file (the format of LeCun's MNIST files), gzipped or not.
+
+    Layout: two zero bytes, a type code, the number of dimensions, each dimension as a
+    big-endian uint32, then the values, big-endian."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
+        raise ValueError(f"{path}: not an idx file (it must start with two zero bytes)")
+    code, ndim = raw[2], raw[3]
+    if code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: unknown idx type code 0x{code:02x}")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated idx header ({len(raw)} bytes, need {header})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[code])
+    expected = header + math.prod(shape) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: idx file of shape {shape} needs {expected} bytes, it has {len(raw)} "
+                         f"(truncated or corrupted?)")
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Write an array as an idx file (the tests use it; handy to convert a data set)."""
+    code = next((k for k, v in _IDX_DTYPES.items() if np.dtype(v).newbyteorder("=") == array.dtype), None)
+    if code is None:
+        raise ValueError(f"idx cannot store {array.dtype}; use one of uint8, int8, int16, int32, float32, float64")
+    header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    Path(path).write_bytes(header + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes())
+
+
+def _find_idx(folder: Path, stem: str) -> Path:
+    for name in (stem, stem.replace("-idx", ".idx"), stem + ".gz", stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise ValueError(f"{folder}: no {stem} (or {stem}.gz) in this folder")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise ValueError(f"{path}: cannot read it: {e}") from e
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def _read_npz_arrays(path: Path, keys: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in keys if k not in archive.files]
+            if missing:
+                raise ValueError(f"{path}: missing arrays {missing}; it has {archive.files}")
+            return tuple(archive[k] for k in keys)
+    except ValueError as e:
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path}: {e}") from e  # e.g. object arrays, which would need pickle
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz file: {e}") from e
+
+
+def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
+    """(N, H, W) integers -> (N, 1, H, W) float32 in [0, 1]: one channel, as Conv2d expects."""
+    return (x.astype(np.float32) / np.float32(scale))[:, None, :, :]
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator, drop_last: bool = True) -> Iterator[np.ndarray]:
+    """Index arrays of shuffled batches. Dropping the short last batch keeps every step the same
+    shape, so the kernels compiled for the first step serve all the others."""
+    order = rng.permutation(n)
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]

@@ -1,0 +1,475 @@
+"""Neural network layers and losses, composed from Tensor ops (so differentiable for free).
+
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    loss = nn.cross_entropy(model(x), labels)
+
+A Module holds tensors and other modules as attributes. Tensors with requires_grad=True are
+its parameters (what an optimizer trains); the others (BatchNorm's running statistics) are
+buffers. Both go into `state_dict()`, named by their attribute path ("0.weight"), as in torch.
+Weights use torch's layouts (Linear: (out, in); Conv2d: (out, in, kh, kw)), so a state dict
+moves between the two with `.numpy()` / `torch.from_numpy`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from tinygradlike.dtypes import dtypes
+from tinygradlike.tensor import Tensor
+
+
+# ------------------------------------------------------------------------------ Module
+
+class Module:
+    """Base class: subclasses set tensors and modules as attributes and define forward()."""
+
+    training: bool = True
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct submodules: attributes that are Modules, and Modules in list/tuple attributes."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    if isinstance(item, Module):
+                        yield f"{name}.{i}", item
+
+    def named_modules(self) -> Iterator[tuple[str, Module]]:
+        """This module ("") and every submodule, parents before children (an explicit stack:
+        a deep model cannot hit the recursion limit)."""
+        stack: list[tuple[str, Module]] = [("", self)]
+        while stack:
+            prefix, module = stack.pop()
+            yield prefix, module
+            children = [(f"{prefix}.{name}" if prefix else name, child) for name, child in module.named_children()]
+            stack.extend(reversed(children))
+
+    def named_tensors(self) -> Iterator[tuple[str, Tensor]]:
+        """Every tensor attribute of this module and its submodules, by dotted name."""
+        for prefix, module in self.named_modules():
+            for name, value in vars(module).items():
+                if isinstance(value, Tensor):
+                    yield (f"{prefix}.{name}" if prefix else name), value
+
+    def parameters(self) -> list[Tensor]:
+        """The trainable tensors (requires_grad=True), each once, in a fixed order."""
+        seen: set[int] = set()
+        params = []
+        for _, t in self.named_tensors():
+            if t.requires_grad and id(t) not in seen:
+                seen.add(id(t))
+                params.append(t)
+        return params
+
+    def buffers(self) -> list[Tensor]:
+        """The tensors that are state but not trained (BatchNorm's running statistics)."""
+        return [t for _, t in self.named_tensors() if not t.requires_grad]
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch this module and its submodules to training (or evaluation) behaviour."""
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    # -- weights ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Tensor]:
+        """Parameters and buffers by name ("0.weight", "bn.running_mean", ...)."""
+        return dict(self.named_tensors())
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy values (numpy arrays or Tensors) into this module's tensors, by name.
+
+        Checks everything before changing anything: missing or unexpected names (with strict)
+        and shape mismatches raise a ValueError that lists them."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        arrays = {k: _host_array(v) for k, v in state.items() if k in own}
+        wrong = [f"{k}: expected {own[k].shape}, got {tuple(a.shape)}" for k, a in arrays.items()
+                 if tuple(a.shape) != own[k].shape]
+        if wrong:
+            problems.append("shape mismatch: " + "; ".join(wrong))
+        if problems:
+            raise ValueError(f"load_state_dict into {type(self).__name__}: " + ", ".join(problems))
+        for name, array in arrays.items():
+            _assign(own[name], array)
+
+    def save(self, path: str | Path) -> None:
+        """Write the state dict to `path`: .safetensors, or .npz for anything else."""
+        from tinygradlike.state import save_state
+
+        save_state(self.state_dict(), path)
+
+    def load(self, path: str | Path, strict: bool = True) -> None:
+        """Read weights written by save() (or any .npz/.safetensors with matching names)."""
+        from tinygradlike.state import load_state
+
+        self.load_state_dict(load_state(path), strict)
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"  ({name}): {child!r}".replace("\n", "\n  ") for name, child in children]
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+def _host_array(value: Any) -> np.ndarray:
+    return value.numpy() if isinstance(value, Tensor) else np.asarray(value)
+
+
+def _assign(target: Tensor, array: np.ndarray) -> None:
+    """Give `target` new values in place: modules and optimizers holding it see the change."""
+    fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np))
+    requires_grad = target.requires_grad
+    target.node = fresh.node
+    target.grad = None
+    if requires_grad:
+        target.requires_grad = True
+
+
+class Sequential(Module):
+    """Layers applied in order; their names in the state dict are their positions ("0.weight")."""
+
+    def __init__(self, *layers: Module):
+        self.layers = list(layers)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i: int) -> Module:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+
+# ------------------------------------------------------------------------------ layers
+
+def _uniform(shape: tuple[int, ...], bound: float) -> Tensor:
+    return Tensor.uniform(*shape, low=-bound, high=bound, requires_grad=True)
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, weight (out, in); initialized like torch: U(-1/sqrt(in), 1/sqrt(in))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        bound = 1 / math.sqrt(in_features)
+        self.weight = _uniform((out_features, in_features), bound)
+        self.bias = _uniform((out_features,), bound) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.linear(self.weight.T, self.bias)
+
+    def extra_repr(self) -> str:
+        out_features, in_features = self.weight.shape
+        return f"in_features={in_features}, out_features={out_features}, bias={self.bias is not None}"
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def windows(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> list[Tensor]:
+    """The kh*kw strided slices of x (N, C, H, W) that a kernel position sees, each (N, C, OH, OW):
+    slice (i, j) holds x[n, c, i + s*oh, j + s*ow]. Pure views: no memory is copied."""
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    if oh < 1 or ow < 1:
+        raise ValueError(f"a {kh}x{kw} window does not fit in an input of shape {x.shape}")
+    return [x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
+           padding: int | Sequence[int] = 0) -> Tensor:
+    """2-D convolution (cross-correlation, as torch): x (N, C, H, W), weight (O, C, kh, kw).
+
+    im2col from movement ops: pad, take the kh*kw strided windows, stack them into a
+    (N*OH*OW, C*kh*kw) matrix (one kernel) and multiply by the flattened weight (one matmul).
+    Every step is an op with a gradient rule, so the convolution's gradient comes for free."""
+    if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d needs x (N, C, H, W) and weight (O, C, kh, kw) with equal C, "
+                         f"got {x.shape} and {weight.shape}")
+    (ph, pw), (sh, sw) = _pair(padding), _pair(stride)
+    out_ch, in_ch, kh, kw = weight.shape
+    x = x.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    # channels last inside each window, so the stacked patches are already the im2col layout
+    patches = [w.permute(0, 2, 3, 1) for w in windows(x, (kh, kw), (sh, sw))]
+    n, oh, ow, _ = patches[0].shape
+    cols = Tensor.stack(*patches, dim=-1) if len(patches) > 1 else patches[0].unsqueeze(-1)
+    cols = cols.reshape(n * oh * ow, in_ch * kh * kw)  # (N*OH*OW, C*kh*kw), column = (c, i, j)
+    out = cols @ weight.reshape(out_ch, in_ch * kh * kw).T
+    if bias is not None:
+        out = out + bias
+    return out.reshape(n, oh, ow, out_ch).permute(0, 3, 1, 2)
+
+
+class Conv2d(Module):
+    """2-D convolution with stride and zero padding; torch's init and weight layout."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, bias: bool = True):
+        kh, kw = _pair(kernel_size)
+        self.stride, self.padding = _pair(stride), _pair(padding)
+        bound = 1 / math.sqrt(in_channels * kh * kw)
+        self.weight = _uniform((out_channels, in_channels, kh, kw), bound)
+        self.bias = _uniform((out_channels,), bound) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        o, c, kh, kw = self.weight.shape
+        return f"{c}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+
+
+def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None) -> Tensor:
+    """Max over kh*kw windows of x (N, C, H, W). Non-overlapping windows (stride == kernel) are
+    a reshape and one max reduce; other strides take the elementwise maximum of the windows."""
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(stride) if stride is not None else (kh, kw)
+    if (sh, sw) == (kh, kw):
+        n, c, h, w = x.shape
+        oh, ow = h // kh, w // kw
+        x = x[:, :, :oh * kh, :ow * kw]  # torch drops the rows and columns no window covers
+        return x.reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
+    out = None
+    for window in windows(x, (kh, kw), (sh, sw)):
+        out = window if out is None else out.maximum(window)
+    return out
+
+
+class MaxPool2d(Module):
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None):
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not
+    training). The mask comes from Tensor's seeded generator: Tensor.manual_seed repeats it.
+    It is uploaded from the host, so a jit-recorded step with dropout is refused by jit."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    keep = Tensor.rand(*x.shape) >= p
+    return keep.where(x * (1 / (1 - p)), 0.0)
+
+
+class Dropout(Module):
+    def __init__(self, p: float = 0.5):
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class BatchNorm(Module):
+    """Batch normalization over every axis but the channel axis 1: (N, C) or (N, C, H, W).
+
+    Training: normalize by the batch's mean and (biased) variance, and move the running
+    statistics towards them (unbiased variance, as torch). Evaluation: use the running ones.
+    As in torch, a training forward updates the running statistics at once: they are computed
+    and written into their own memory (Tensor.assign), so they never carry a graph, and a
+    jit-recorded step keeps updating them on replay."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        self.eps, self.momentum = eps, momentum
+        self.weight = Tensor(np.ones(num_features, np.float32), requires_grad=True) if affine else None
+        self.bias = Tensor(np.zeros(num_features, np.float32), requires_grad=True) if affine else None
+        self.running_mean = Tensor(np.zeros(num_features, np.float32))
+        self.running_var = Tensor(np.ones(num_features, np.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.running_mean.shape[0]:
+            raise ValueError(f"BatchNorm({self.running_mean.shape[0]}) needs input (N, {self.running_mean.shape[0]}, ...), "
+                             f"got {x.shape}")
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        if self.training:
+            mean = x.mean(axis=axes, keepdim=True)
+            var = (x - mean).square().mean(axis=axes, keepdim=True)
+            self._update_running(mean, var, math.prod(x.shape[a] for a in axes))
+        else:
+            mean, var = self.running_mean.reshape(shape), self.running_var.reshape(shape)
+        out = (x - mean) * (var + self.eps).rsqrt()
+        if self.weight is not None:
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+    def _update_running(self, mean: Tensor, var: Tensor, count: int) -> None:
+        m = self.momentum
+        unbiased = var.detach().flatten() * (count / max(count - 1, 1))
+        new_mean = (1 - m) * self.running_mean + m * mean.detach().flatten()
+        new_var = (1 - m) * self.running_var + m * unbiased
+        new_mean.realize(new_var)  # one schedule for both, then two device copies
+        self.running_mean.assign(new_mean)
+        self.running_var.assign(new_var)
+
+    def extra_repr(self) -> str:
+        return f"{self.running_mean.shape[0]}, eps={self.eps}, momentum={self.momentum}"
+
+
+BatchNorm1d = BatchNorm2d = BatchNorm
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, prod(...))."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+
+# ------------------------------------------------------------------------------ activations
+
+class ReLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class LeakyReLU(Module):
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+
+class Sigmoid(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+
+class GELU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.gelu()
+
+
+class SiLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.silu()
+
+
+class Softmax(Module):
+    def __init__(self, dim: int = -1):
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(self.dim)
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.log_softmax(self.dim)
+
+
+# ------------------------------------------------------------------------------ losses
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def one_hot(labels: Tensor, classes: int) -> Tensor:
+    """(N,) integer labels -> (N, classes) float32 rows with a single 1 (a comparison with
+    arange: no gather op needed)."""
+    return (labels.reshape(-1, 1) == _arange(classes).reshape(1, classes)).cast(dtypes.float32)
+
+
+_aranges: dict[tuple[int, int], Tensor] = {}
+
+
+def _arange(n: int) -> Tensor:
+    """0..n-1 on the device, uploaded once per device: a training step uploads no host data
+    but its batch (and jit refuses uploads inside a recorded step)."""
+    from tinygradlike.runtime import get_device
+
+    key = (n, id(get_device()))
+    if key not in _aranges:
+        _aranges[key] = Tensor.arange(n)
+    return _aranges[key]
+
+
+def cross_entropy(logits: Tensor, labels: Tensor | np.ndarray, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy of logits (N, classes) against integer labels (N,), as torch's
+    F.cross_entropy: mean over the batch of -log softmax(logits)[label]."""
+    labels = labels if isinstance(labels, Tensor) else Tensor(np.asarray(labels, dtype=np.int32))
+    if logits.ndim != 2 or labels.shape != logits.shape[:1] or labels.dtype.is_float:
+        raise ValueError(f"cross_entropy needs logits (N, classes) and integer labels (N,), "
+                         f"got {logits.shape} and {labels.dtype.name}{labels.shape}")
+    classes = logits.shape[1]
+    target = one_hot(labels, classes)
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    # logsumexp - picked logit, rather than -(log_softmax * target): its gradient,
+    # softmax - target, needs no reduction over the labels (one kernel less per step)
+    return _reduce(logits.logsumexp(axis=1) - (logits * target).sum(axis=1), reduction)
+
+
+def mse(prediction: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error (torch's F.mse_loss)."""
+    return _reduce((prediction - target).square(), reduction)
+
+
+def binary_cross_entropy(probabilities: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """-(t log p + (1-t) log(1-p)) for probabilities p in [0, 1]; each log is clamped at -100,
+    as torch does, so p = 0 or 1 gives a large finite loss instead of inf."""
+    log_p = probabilities.log().maximum(-100.0)
+    log_not_p = (1 - probabilities).log().maximum(-100.0)
+    return _reduce(-(target * log_p + (1 - target) * log_not_p), reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """binary_cross_entropy(sigmoid(logits), target), computed stably: max(z,0) - z*t + log(1+exp(-|z|))."""
+    return _reduce(logits.maximum(0) - logits * target + (-logits.abs()).exp().log1p(), reduction)
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
+    """The fraction of rows whose largest logit is at the label (a lazy 0-d float32 tensor)."""
+    return (logits.argmax(axis=1) == labels).cast(dtypes.float32).mean()

@@ -1,0 +1,167 @@
+"""Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW, with torch's update rules.
+
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    opt.zero_grad(); loss.backward(); opt.step()
+
+One `step()` builds the new value of every parameter and of the optimizer's state as lazy
+tensors and realizes them all, with the gradients they read, in ONE schedule. Each result is
+then copied into the memory its tensor already owns (Tensor.assign): the parameter becomes a
+leaf again with no history, so nothing grows from step to step, and the memory stays put, so
+a `jit`-recorded training step keeps reading the right buffers when it is replayed.
+
+Nothing that changes between steps is a Python number inside the graph: numbers are baked
+into the kernel source, so a changing one would compile new kernels (and a jit replay would
+freeze it). The learning rate lives in a one-element device buffer (`opt.lr = 0.01` rewrites
+it), and Adam's bias corrections are optimizer state on the device, updated by the step.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from tinygradlike.graph import Op, buffer_node
+from tinygradlike.tensor import Tensor
+
+
+class Optimizer:
+    """Holds the parameters and their state; subclasses define `update`."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float):
+        self.params: list[Tensor] = []
+        for p in params:
+            if not p.requires_grad:
+                raise ValueError(f"optimizer parameter of shape {p.shape} does not require gradients; "
+                                 f"create it with requires_grad=True")
+            if all(p is not q for q in self.params):
+                self.params.append(_own_memory(p))
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list")
+        self._lr = Tensor(np.array(lr, dtype=np.float32))
+        self._lr_value = float(lr)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate. Setting it rewrites a device buffer: no kernel is recompiled."""
+        return self._lr_value
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr_value = float(value)
+        self._lr.node.buffer.copyin(np.array(value, dtype=np.float32))
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (and, with them, the graph of the last forward pass)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self, *also: Tensor) -> None:
+        """Update every parameter that has a gradient, in one schedule.
+
+        `also`: tensors to compute in the same schedule, such as the loss or the logits you
+        want to read afterwards (`opt.step(loss)`): they cost no second pass over the graph."""
+        stepping = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
+        pairs = self.begin_step() if stepping else []  # (tensor that owns memory, its new value)
+        grads = []
+        for i, p in stepping:
+            g = p.grad.detach()  # one node for all its uses: computed once, stored once
+            new_p, state = self.update(i, p.detach(), g)
+            pairs += [(p, new_p), *state]
+            grads.append(g)
+        outputs = [new for _, new in pairs] + grads + list(also)
+        if outputs:
+            outputs[0].realize(*outputs[1:])
+        for target, new in pairs:
+            target.assign(new)  # a device copy into the memory the tensor owns
+        for (_, p), g in zip(stepping, grads):
+            p.grad = g  # the realized gradient this step used
+
+    def begin_step(self) -> list[tuple[Tensor, Tensor]]:
+        """(state, new value) pairs of the whole step, built before the per-parameter updates."""
+        return []
+
+    def update(self, i: int, p: Tensor, g: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """The new value of parameter i (from detached p and g), and (state, new value) pairs."""
+        raise NotImplementedError
+
+    def _zeros_state(self) -> list[Tensor]:
+        # real buffers, not lazy zeros: the first step must read memory like every later one,
+        # or step 2 would compile different kernels than step 1
+        return [Tensor(np.zeros(p.shape, dtype=p.dtype.np)) for p in self.params]
+
+
+def _own_memory(p: Tensor) -> Tensor:
+    """Make p a realized leaf with its own buffer (what assign writes into), in place."""
+    if p.node.op is not Op.BUFFER or p.node.buffer is None:
+        p.node = buffer_node(p.contiguous().realize().node.base.buffer, p.dtype, p.shape, requires_grad=True)
+    return p
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: g += weight_decay * p; buf = momentum * buf + g;
+    p -= lr * (g + momentum * buf if nesterov else buf)  (buf = g when momentum == 0)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr)
+        if nesterov and momentum <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+        # zeros make the first step buf = g, exactly torch's first step (dampening is not offered)
+        self.momentum_buffers = self._zeros_state() if momentum else []
+
+    def update(self, i, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if not self.momentum:
+            return p - self._lr * g, []
+        buf = self.momentum_buffers[i] * self.momentum + g
+        direction = g + self.momentum * buf if self.nesterov else buf
+        return p - self._lr * direction, [(self.momentum_buffers[i], buf)]
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+    p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). weight_decay adds weight_decay*p to g
+    (L2, as torch's Adam); AdamW decays the weights directly instead."""
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.b1, self.b2 = betas
+        self.eps, self.weight_decay = eps, weight_decay
+        self.m, self.v = self._zeros_state(), self._zeros_state()
+        # the bias corrections 1 - b1^t and 1 - b2^t, kept as c <- c*b + (1-b) from c = 0:
+        # accurate in float32 (1 - 0.999^t itself would cancel), and on the device, so they
+        # advance on a jit replay too
+        self.corrections = Tensor(np.zeros(2, dtype=np.float32))
+        self._c = self.corrections
+
+    def begin_step(self):
+        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
+        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
+        self._c = self.corrections * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
+        return [(self.corrections, self._c)]
+
+    def update(self, i, p, g):
+        c1, c2 = self._c[0], self._c[1]
+        if self.weight_decay and self.decoupled:
+            p = p * (1 - self._lr * self.weight_decay)
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        m = self.b1 * self.m[i] + (1 - self.b1) * g
+        v = self.b2 * self.v[i] + (1 - self.b2) * g * g
+        new_p = p - (self._lr / c1) * (m / (v.sqrt() / c2.sqrt() + self.eps))
+        return new_p, [(self.m[i], m), (self.v[i], v)]
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: Adam with decoupled weight decay, p *= 1 - lr * weight_decay first."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)

@@ -1,0 +1,144 @@
+"""Saving and loading weights: .npz (numpy) or .safetensors, never pickle.
+
+Loading only parses bytes: a header, then raw numbers. Nothing in a weights file can run
+code, and a truncated or corrupted file raises a ValueError that names the file and says
+what is wrong with it.
+
+The safetensors format (https://github.com/huggingface/safetensors) is simple enough to write
+by hand: an 8-byte little-endian header length N, N bytes of JSON
+{"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
+then the raw little-endian bytes of every tensor, back to back.
+"""
+from __future__ import annotations
+
+import json
+import math
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64,
+                       "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+_DTYPE_NAMES = {np.dtype(v): k for k, v in _SAFETENSORS_DTYPES.items()}
+_MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit: a larger one is garbage
+
+
+def save_state(state: dict[str, Any], path: str | Path) -> None:
+    """Write named arrays (Tensors or numpy arrays) to `path`: safetensors if it ends in
+    .safetensors, otherwise an uncompressed .npz."""
+    path = Path(path)
+    arrays = {name: _host_array(value) for name, value in state.items()}
+    if path.suffix == ".safetensors":
+        path.write_bytes(encode_safetensors(arrays))
+    else:
+        with open(path, "wb") as f:  # a file object: np.savez would add .npz to other names
+            np.savez(f, **arrays)
+
+
+def load_state(path: str | Path) -> dict[str, np.ndarray]:
+    """Read named arrays written by save_state (or by numpy / the safetensors package)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read weights file {path}: {e}") from e
+    if path.suffix == ".safetensors":
+        return decode_safetensors(raw, str(path))
+    if raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        # np.load would try its other formats on these bytes, and report them as "pickled data"
+        raise ValueError(f"{path} is not a valid .npz weights file: it does not start like a zip archive "
+                         f"(truncated, corrupted, or another format; safetensors files must end in .safetensors)")
+    return _decode_npz(path)
+
+
+# ------------------------------------------------------------------------------ safetensors
+
+def encode_safetensors(arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
+    """The bytes of a .safetensors file holding `arrays` (in name order, 8-byte aligned header)."""
+    header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
+    chunks, offset = [], 0
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        if array.dtype not in _DTYPE_NAMES:
+            raise ValueError(f"safetensors cannot store {name!r} of dtype {array.dtype}")
+        data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": _DTYPE_NAMES[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the spec allows trailing spaces; aligned data is nicer to map
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
+def decode_safetensors(raw: bytes, name: str = "<bytes>") -> dict[str, np.ndarray]:
+    """Parse .safetensors bytes, checking every length and offset before trusting it."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{name} is not a valid safetensors file: {what}")
+
+    if len(raw) < 8:
+        raise bad(f"it has {len(raw)} bytes, fewer than the 8-byte header length (truncated?)")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > _MAX_HEADER or 8 + n > len(raw):
+        raise bad(f"the header claims {n} bytes but the file has {len(raw) - 8} after the length (truncated?)")
+    try:
+        header = json.loads(raw[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise bad(f"the header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise bad("the header is not a JSON object")
+    header.pop("__metadata__", None)
+    data = memoryview(raw)[8 + n:]
+    out, ends = {}, []
+    for key, entry in header.items():
+        out[key] = _decode_entry(key, entry, data, bad)
+        ends.append(entry["data_offsets"])
+    covered = 0
+    for begin, end in sorted(ends):
+        if begin != covered:
+            raise bad(f"tensor data overlaps or leaves a hole at byte {covered}")
+        covered = end
+    if covered != len(data):
+        raise bad(f"the tensors cover {covered} bytes of data but the file has {len(data)} (truncated or padded?)")
+    return out
+
+
+def _decode_entry(key: str, entry: Any, data: memoryview, bad) -> np.ndarray:
+    if not isinstance(entry, dict) or set(entry) < {"dtype", "shape", "data_offsets"}:
+        raise bad(f"entry {key!r} needs dtype, shape and data_offsets, got {entry!r}")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in _SAFETENSORS_DTYPES:
+        raise bad(f"tensor {key!r} has unknown dtype {dtype!r}")
+    if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
+        raise bad(f"tensor {key!r} has an invalid shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+        raise bad(f"tensor {key!r} has invalid data_offsets {offsets!r}")
+    begin, end = offsets
+    np_dtype = np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<")
+    if not 0 <= begin <= end <= len(data):
+        raise bad(f"tensor {key!r} claims bytes {begin}..{end} of {len(data)} (truncated?)")
+    if end - begin != math.prod(shape) * np_dtype.itemsize:
+        raise bad(f"tensor {key!r} of {dtype}{shape} needs {math.prod(shape) * np_dtype.itemsize} bytes, "
+                  f"its offsets span {end - begin}")
+    return np.frombuffer(data[begin:end], dtype=np_dtype).reshape(shape).astype(np_dtype.newbyteorder("="))
+
+
+# ------------------------------------------------------------------------------ npz
+
+def _decode_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}  # reads (and CRC-checks) every member
+    except ValueError as e:
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path} is not a valid .npz weights file: {e}") from e  # e.g. pickled object arrays
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, struct.error) as e:
+        raise ValueError(f"{path} is not a valid .npz weights file (truncated or corrupted?): {e}") from e
+
+
+def _host_array(value: Any) -> np.ndarray:
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
