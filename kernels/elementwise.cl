@@ -4,7 +4,7 @@
 {{HEADER}}
 __kernel void {{NAME}}({{PARAMS}}) {
   const int gid = get_global_id(0);
-  if (gid >= {{SIZE}}) return;  // the global size is rounded up to a whole work-group
+{{GUARD}}
 {{BODY}}
   out[gid] = {{RESULT}};
 }

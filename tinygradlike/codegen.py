@@ -244,7 +244,10 @@ def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
     result = renderer.render(root, ctx)
     if root.dtype == dtypes.bool:
         result = f"(uchar)({result})"
-    local = 1 if root.size == 1 else min(256 if device.is_gpu else 64, root.size)
+    local, global_size = _elementwise_launch(root.size, device)
+    # the global size is rounded up to whole work-groups only when it must be; the bounds check
+    # that this needs stops some CPU compilers (PoCL 3.0's LLVM 14) from vectorizing: 1.5x slower
+    guard = f"  if (gid >= {root.size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
     params = [f"__global {storage_ctype(root.dtype)}* restrict out", *_param_list(renderer)]
     name = _kernel_name("E", root.shape)
     source = fill(
@@ -252,13 +255,25 @@ def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
         NAME=name,
         HEADER=_header(_dtypes_of(root, renderer.inputs)),
         PARAMS=", ".join(params),
-        SIZE=root.size,
+        GUARD=guard,
         BODY="\n".join(renderer.lines),
         RESULT=result,
     )
     nbytes = root.size * root.dtype.itemsize + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
-    return RenderedKernel(name, source, (_round_up(root.size, local),), (local,), tuple(renderer.inputs),
+    return RenderedKernel(name, source, (global_size,), (local,), tuple(renderer.inputs),
                           flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes)
+
+
+def _elementwise_launch(size: int, device) -> tuple[int, int]:
+    """(local size, global size): a work-group size that divides the size if one does."""
+    preferred = 256 if device.is_gpu else 64
+    local = preferred
+    while local > 8 and size % local:
+        local //= 2
+    if size % local == 0:
+        return min(local, size), size
+    local = min(preferred, size)
+    return local, _round_up(size, local)
 
 
 def _reduce_layout(core: Node) -> tuple[ShapeTracker, int, int]:
