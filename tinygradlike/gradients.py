@@ -97,9 +97,23 @@ def _reduce(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     return [is_max * (g / count).expand(x.shape)]
 
 
+def _is_transposed(node: Node) -> bool:
+    """A view that only swaps the last two axes (Linear's weight.T)."""
+    if node.op is not Op.VIEW or node.move[0] != "permute":
+        return False
+    order = node.move[1]
+    n = len(order)
+    return n >= 2 and tuple(order) == tuple(range(n - 2)) + (n - 1, n - 2)
+
+
 def _matmul(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     a, b = _tensor(node.srcs[0]), _tensor(node.srcs[1])
-    return [g @ b.transpose(-1, -2), a.transpose(-1, -2) @ g]
+    # For an operand that is a transposed view, compute its gradient transposed, (g^T a)^T
+    # instead of a^T g: the view's own rule transposes back, the two cancel, and the gradient
+    # lands in the layout of the memory it belongs to (no transposing copy kernel).
+    ga = (b @ g.transpose(-1, -2)).transpose(-1, -2) if _is_transposed(node.srcs[0]) else g @ b.transpose(-1, -2)
+    gb = (g.transpose(-1, -2) @ a).transpose(-1, -2) if _is_transposed(node.srcs[1]) else a.transpose(-1, -2) @ g
+    return [ga, gb]
 
 
 def _view(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
