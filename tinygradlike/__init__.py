@@ -13,6 +13,8 @@ _LAZY = {
     "dtypes": ("tinygradlike.dtypes", "dtypes"),
     "stats": ("tinygradlike.runtime", "stats"),
     "reset_stats": ("tinygradlike.runtime", "reset_stats"),
+    "jit": ("tinygradlike.jit", "jit"),
+    "CustomOp": ("tinygradlike.custom", "CustomOp"),
     "nn": ("tinygradlike.nn", None),
     "optim": ("tinygradlike.optim", None),
 }

@@ -84,7 +84,7 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
         return f"({render_const(1, node.dtype)}/{a})"
     if op is Op.CAST:
         return f"({a}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a})"
-    if op in (Op.COPY, Op.DETACH):
+    if op in (Op.COPY, Op.DETACH, Op.CUSTOM):
         return a
     b = args[1]
     if op is Op.ADD:

@@ -30,7 +30,7 @@ def _tensor(node: Node) -> Tensor:
 
 def toposort_differentiable(root: Node) -> list[Node]:
     """Nodes a gradient can flow through from `root`, sources first (the compiled sort)."""
-    return toposort([root], follow=lambda src: src.requires_grad)
+    return toposort([root], follow=lambda src: src.requires_grad, children=lambda node: node.grad_srcs)
 
 
 # --- rules: (node, output value, upstream gradient) -> one gradient (or None) per source ---
@@ -58,6 +58,9 @@ def _unary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
         return [g.cast(x.dtype) if x.dtype.is_float else None]
     if op is Op.COPY:
         return [g]
+    if op is Op.CUSTOM:
+        custom_op, inputs = node.arg
+        return custom_op.gradients(g, [_tensor(n) for n in inputs])
     return [None]  # DETACH
 
 
@@ -156,7 +159,7 @@ def _unstride(g: Tensor, steps: tuple[int, ...], shape: tuple[int, ...]) -> Tens
 
 RULES: dict[Op, Callable] = {
     **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
-                              Op.CAST, Op.COPY, Op.DETACH)},
+                              Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM)},
     **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ)},
     Op.WHERE: _where,
     Op.REDUCE: _reduce,
@@ -172,12 +175,12 @@ def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | No
     grads: dict[int, Tensor] = {id(root): seed}
     for node in reversed(toposort_differentiable(root)):
         g = grads.get(id(node))
-        if g is None or not node.srcs:
+        if g is None or not node.grad_srcs:
             continue
         rule = RULES.get(node.op)
         if rule is None:
             raise NotImplementedError(f"no gradient rule for {node.op}")
-        for src, contribution in zip(node.srcs, rule(node, _tensor(node), g)):
+        for src, contribution in zip(node.grad_srcs, rule(node, _tensor(node), g)):
             if contribution is None or not src.requires_grad:
                 continue
             if contribution.dtype != src.dtype:

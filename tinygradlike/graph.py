@@ -31,6 +31,7 @@ class Op(Enum):
     CAST = "cast"          # arg: target DType
     COPY = "copy"          # identity that the scheduler must materialize (contiguous(), matmul operands)
     DETACH = "detach"      # identity for the forward pass, stops gradients
+    CUSTOM = "custom"      # identity of srcs[0] (a custom op's forward value); arg: (CustomOp, inputs)
     # binary
     ADD = "add"
     MUL = "mul"
@@ -51,7 +52,7 @@ class Op(Enum):
     VIEW = "view"
 
 
-UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH})
+UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM})
 BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ})
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 
@@ -75,6 +76,12 @@ class Node:
         if requires_grad is None:
             requires_grad = op is not Op.DETACH and any(s.requires_grad for s in srcs)
         self.requires_grad = requires_grad
+
+    @property
+    def grad_srcs(self) -> tuple[Node, ...]:
+        """Where this node's gradient flows: its sources, except for a custom op, whose
+        registered backward sends it to the op's inputs instead of through its forward graph."""
+        return self.arg[1] if self.op is Op.CUSTOM else self.srcs
 
     @property
     def realized(self) -> bool:

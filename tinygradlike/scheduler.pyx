@@ -413,14 +413,15 @@ cdef void _sweep(NodeArray* order, ScalarNode root, double seed) noexcept:
 # 2. Generic topological sort (tensor graphs)
 # =============================================================================================
 
-def toposort(roots, expand=None, follow=None) -> list:
+def toposort(roots, expand=None, follow=None, children=None) -> list:
     """Every node reachable from `roots` once, sources before consumers.
 
     Nodes are any objects with a `srcs` tuple. Iterative DFS, so depth is unlimited; the order
     is deterministic (sources in `srcs` order, roots in the given order). A single node with a
     `srcs` attribute is accepted in place of an iterable of roots. `expand(node)` false keeps a
     node's sources out (the scheduler stops at memory); `follow(src)` false skips one source
-    (the gradient sweep follows only differentiable sources).
+    (the gradient sweep follows only differentiable sources). `children(node)`, if given,
+    replaces `node.srcs` as the edges to walk.
     """
     if hasattr(roots, "srcs"):
         roots = (roots,)
@@ -446,7 +447,7 @@ def toposort(roots, expand=None, follow=None) -> list:
         done.append(True)
         if expand is not None and not expand(node):
             continue
-        srcs = tuple(node.srcs)
+        srcs = tuple(node.srcs if children is None else children(node))
         for i in range(len(srcs) - 1, -1, -1):
             src = srcs[i]
             if id(src) not in seen and (follow is None or follow(src)):

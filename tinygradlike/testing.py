@@ -97,3 +97,48 @@ def tensor_pairs(draw, shape=None, dtype=np.float32, low=-3.0, high=3.0, away_fr
     if layout == "expanded":
         x = expandable(x)
     return make_layout(x, layout, rng), x
+
+
+def grad_check(fn, *inputs: np.ndarray, eps: float | None = None, rtol: float | None = None,
+               atol: float | None = None, seed: int = 0) -> None:
+    """Check the gradient of `fn` (Tensors -> Tensor) for *every* element of every input
+    against central differences, computed on the device in float64 when it has cl_khr_fp64.
+
+    The scalar under test is sum(fn(*xs) * r) for a fixed random r, so each output element
+    weighs in differently. Raises AssertionError naming the input and the worst element.
+
+        grad_check(lambda x, w: (x @ w).tanh(), x_np, w_np)
+    """
+    from tinygradlike import runtime
+    from tinygradlike.dtypes import dtypes
+
+    fp64 = runtime.get_device().has_fp64
+    dtype = dtypes.float64 if fp64 else dtypes.float32
+    eps = eps if eps is not None else (1e-6 if fp64 else 1e-3)
+    rtol = rtol if rtol is not None else (1e-5 if fp64 else 2e-2)
+    atol = atol if atol is not None else (1e-8 if fp64 else 1e-3)
+    xs = [np.array(x, dtype=dtype.np) for x in inputs]
+    tensors = [Tensor(x, requires_grad=True) for x in xs]
+    out_shape = fn(*tensors).shape
+    r = Tensor(np.random.default_rng(seed).standard_normal(out_shape).astype(dtype.np))
+
+    def scalar(*args: Tensor) -> Tensor:
+        return (fn(*args) * r).sum()
+
+    analytic = [g.numpy() for g in scalar(*tensors).gradient(*tensors)]
+    for i, x in enumerate(xs):
+        numeric = np.empty_like(x)
+        for j in np.ndindex(x.shape) if x.ndim else [()]:
+            values = []
+            for step in (eps, -eps):
+                moved = x.copy()
+                moved[j] += step
+                args = [Tensor(moved) if k == i else Tensor(other) for k, other in enumerate(xs)]
+                values.append(scalar(*args).item())
+            numeric[j] = (values[0] - values[1]) / (2 * eps)
+        bad = ~np.isclose(analytic[i], numeric, rtol=rtol, atol=atol)
+        if bad.any():
+            worst = np.unravel_index(np.argmax(np.abs(analytic[i] - numeric)), x.shape) if x.ndim else ()
+            raise AssertionError(
+                f"gradient of input {i} (shape {x.shape}) is wrong at {int(bad.sum())} of {x.size} elements; "
+                f"worst at index {worst}: autograd {analytic[i][worst]!r}, central difference {numeric[worst]!r}")
