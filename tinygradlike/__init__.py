@@ -13,6 +13,7 @@ _LAZY = {
     "dtypes": ("tinygradlike.dtypes", "dtypes"),
     "stats": ("tinygradlike.runtime", "stats"),
     "reset_stats": ("tinygradlike.runtime", "reset_stats"),
+    "profile": ("tinygradlike.runtime", "profile"),
     "jit": ("tinygradlike.jit", "jit"),
     "CustomOp": ("tinygradlike.custom", "CustomOp"),
     "nn": ("tinygradlike.nn", None),

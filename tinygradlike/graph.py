@@ -122,3 +122,32 @@ def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:
     if op is Op.WHERE:
         return srcs[1].dtype
     return srcs[0].dtype
+
+
+def to_dot(roots: list[Node]) -> str:
+    """A Graphviz DOT picture of the graph behind `roots`: one box per node with its op, shape,
+    dtype and whether it is computed (filled) or lazy. Iterative, for graphs of any depth."""
+    ids: dict[int, int] = {}
+    lines = ["digraph G {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    stack = list(roots)
+    edges = []
+    while stack:
+        node = stack.pop()
+        if id(node) in ids:
+            continue
+        ids[id(node)] = len(ids)
+        label = node.op.value
+        if node.op is Op.CONST:
+            label += f" {node.arg!r}"
+        elif node.op is Op.REDUCE:
+            label += f" {node.arg[0].value} axes={node.arg[1]}"
+        elif node.op is Op.VIEW and node.move is not None:
+            label += f" {node.move[0]}"
+        style = ', style=filled, fillcolor="#d8e8d8"' if node.realized else ""
+        lines.append(f'  n{ids[id(node)]} [label="{label}\\n{node.shape} {node.dtype.name}"{style}];')
+        for src in node.srcs:
+            edges.append((src, node))
+            stack.append(src)
+    lines += [f"  n{ids[id(src)]} -> n{ids[id(dst)]};" for src, dst in edges]
+    lines.append("}")
+    return "\n".join(lines)

@@ -470,6 +470,65 @@ def _allocate(device: Device, size: int, host: np.ndarray | None) -> cl.Buffer:
     return buffer
 
 
+# --- profiling: which kernels are slow -------------------------------------------------------
+
+_profile: list | None = None
+
+
+class ProfileReport:
+    """Per-kernel totals of a profile() block: rows of (name, launches, total seconds,
+    GFLOPS, GB/s), slowest first; str() is a table."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int, float, float, float]] = []
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(row[2] for row in self.rows)
+
+    def __str__(self) -> str:
+        lines = [f"{'kernel':<32s} {'launches':>8s} {'total ms':>10s} {'share':>6s} {'GFLOPS':>8s} {'GB/s':>8s}"]
+        total = self.total_seconds or 1.0
+        for name, count, seconds, gflops, gbps in self.rows:
+            lines.append(f"{name:<32s} {count:8d} {seconds * 1e3:10.3f} {seconds / total:6.1%} {gflops:8.2f} {gbps:8.2f}")
+        return "\n".join(lines)
+
+
+@contextmanager
+def profile() -> Iterator[ProfileReport]:
+    """Time every kernel launched inside the block on the device (a profiling queue; each
+    kernel's own start and end, so launch overhead is not counted) and total them per name.
+
+        with runtime.profile() as report:
+            train_step()
+        print(report)
+    """
+    global _profile
+    if _profile is not None:
+        raise RuntimeError("profiles cannot nest")
+    device = get_device()
+    was_profiling = device.profiling
+    device.use_profiling(True)
+    _profile = launches = []
+    report = ProfileReport()
+    try:
+        yield report
+    finally:
+        _profile = None
+        device.synchronize()
+        totals: dict[str, list[float]] = {}
+        for name, event, flops, nbytes in launches:
+            ns = max(event.profile.end - event.profile.start, 1)
+            entry = totals.setdefault(name, [0, 0.0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += ns
+            entry[2] += flops
+            entry[3] += nbytes
+        report.rows = sorted(((name, int(c), ns / 1e9, fl / ns, nb / ns) for name, (c, ns, fl, nb) in totals.items()),
+                             key=lambda row: -row[2])
+        device.use_profiling(was_profiling or _DEBUG >= 2)
+
+
 # --- recording, for tinygradlike.jit ----------------------------------------------------------
 # While a capture is open, every launch and device-side copy is appended to it as
 # (kernel, global_size, local_size, args) or (None, dst, src, None); replay() enqueues them
@@ -568,6 +627,8 @@ class Kernel:
             _recording.append((self, global_size, local_size, args))
         if _DEBUG >= 2:
             _report_launch(self, event, global_size, local_size, flops, nbytes)
+        if _profile is not None:
+            _profile.append((self.name, event, flops, nbytes))
 
     def _declare_arg_types(self, args: tuple) -> None:
         """Tell pyopencl the scalar types once, from the first launch: without them every

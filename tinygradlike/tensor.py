@@ -306,6 +306,12 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}, dtype={self.dtype.name}, device={self.device!r}{grad})"
 
+    def to_dot(self) -> str:
+        """The lazy graph behind this tensor in Graphviz DOT (pipe it into `dot -Tpng`)."""
+        from tinygradlike.graph import to_dot
+
+        return to_dot([self.node])
+
     def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d tensor")

@@ -1,0 +1,28 @@
+"""The tools for looking inside: a picture of the tensor graph, and a per-kernel profile."""
+import numpy as np
+
+from tinygradlike import Tensor, profile
+
+
+def test_to_dot_draws_every_node_with_op_and_shape():
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]])
+    y = (x.T * 2).sum(axis=0)
+    dot = y.to_dot()
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    for label in ("buffer", "view permute", "mul", "reduce add axes=(0,)", "(2, 2) float32"):
+        assert label in dot, label
+    assert dot.count("->") >= 4
+
+
+def test_profile_totals_time_per_kernel():
+    x = Tensor(np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32))
+    with profile() as report:
+        for _ in range(3):
+            (x @ x).relu().realize()
+        x.exp().sum().realize()
+    names = [row[0] for row in report.rows]
+    assert any(n.startswith("matmul") for n in names) and any(n.startswith("R") for n in names)
+    matmul = next(row for row in report.rows if row[0].startswith("matmul"))
+    assert matmul[1] == 3 and matmul[2] > 0 and matmul[3] > 0  # launches, seconds, GFLOPS
+    assert report.rows == sorted(report.rows, key=lambda row: -row[2])
+    assert "launches" in str(report) and "matmul" in str(report)
