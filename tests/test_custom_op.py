@@ -46,3 +46,17 @@ def test_backward_must_match_the_inputs():
     x = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(ValueError, match="gradient 0 has shape"):
         bad(x).sum().backward()
+
+
+def test_custom_op_kernels_are_rendered_once():
+    from tinygradlike import codegen
+
+    def run():
+        x = Tensor([1.0, 2.0], requires_grad=True)
+        negate_gradient(x * 2).sum().backward()
+        x.grad.numpy()
+
+    run()
+    size = len(codegen._rendered)
+    run()
+    assert len(codegen._rendered) == size  # the second run found every kernel in the cache

@@ -457,7 +457,8 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
             stack.extend((src, False) for src in reversed(srcs) if id(src) not in pos)
             continue
         pos[id(node)] = len(entries)
-        entries.append((node.op, node.arg, node.dtype.name, node.shape, node is group.core,
+        arg = None if node.op is Op.CUSTOM else node.arg  # a custom op's arg holds graph nodes: not source
+        entries.append((node.op, arg, node.dtype.name, node.shape, node is group.core,
                         tuple(pos[id(src)] for src in srcs)))
     return (group.kind, device.cache_key, FAST_MATH, tuple(entries)), loads
 
