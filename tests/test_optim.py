@@ -18,6 +18,8 @@ CASES = [
     ("Adam", {"lr": 0.01}),
     ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}),
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.1}),
 ]
 
 
@@ -83,7 +85,8 @@ def test_step_updates_parameters_in_place_as_fresh_leaves():
     assert opt.momentum_buffers[0].node.srcs == ()  # the momentum holds no history either
 
 
-@pytest.mark.parametrize("name,kwargs", [("Adam", {"lr": 0.01}), ("SGD", {"lr": 0.1, "momentum": 0.9})])
+@pytest.mark.parametrize("name,kwargs", [("Adam", {"lr": 0.01}), ("SGD", {"lr": 0.1, "momentum": 0.9}),
+                                         ("RMSprop", {"lr": 0.001, "centered": True})])
 def test_a_jit_replayed_step_trains_exactly_like_the_plain_step(name, kwargs):
     """Replays run no Python: the state (Adam's bias corrections too) must advance on the device."""
     rng = np.random.default_rng(2)

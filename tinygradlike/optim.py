@@ -1,4 +1,5 @@
-"""Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW, with torch's update rules.
+"""Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW and RMSprop, with torch's
+update rules.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     opt.zero_grad(); loss.backward(); opt.step()
@@ -165,3 +166,36 @@ class AdamW(Adam):
     def __init__(self, params: Iterable[Tensor], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """torch.optim.RMSprop: s = alpha*s + (1-alpha)*g^2 (g += weight_decay*p first);
+    centered: a = alpha*a + (1-alpha)*g and the denominator uses s - a^2;
+    d = g / (sqrt(...) + eps); with momentum, buf = momentum*buf + d and p -= lr*buf,
+    else p -= lr*d."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, lr)
+        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
+        self.momentum, self.centered = momentum, centered
+        self.square_avg = self._zeros_state()
+        self.grad_avg = self._zeros_state() if centered else []
+        self.momentum_buffers = self._zeros_state() if momentum else []
+
+    def update(self, i, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        square_avg = self.alpha * self.square_avg[i] + (1 - self.alpha) * g * g
+        state = [(self.square_avg[i], square_avg)]
+        if self.centered:
+            grad_avg = self.alpha * self.grad_avg[i] + (1 - self.alpha) * g
+            state.append((self.grad_avg[i], grad_avg))
+            denominator = (square_avg - grad_avg * grad_avg).sqrt() + self.eps
+        else:
+            denominator = square_avg.sqrt() + self.eps
+        direction = g / denominator
+        if self.momentum:
+            direction = self.momentum * self.momentum_buffers[i] + direction
+            state.append((self.momentum_buffers[i], direction))
+        return p - self._lr * direction, state

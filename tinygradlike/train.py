@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MODELS = ("mlp", "cnn")
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,6 +64,8 @@ def build_optimizer(name: str, params, lr: float | None):
 
     if name == "sgd":
         return optim.SGD(params, lr=0.1 if lr is None else lr, momentum=0.9)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=0.001 if lr is None else lr)
     cls = optim.AdamW if name == "adamw" else optim.Adam
     return cls(params, lr=0.01 if lr is None else lr)
 
