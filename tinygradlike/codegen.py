@@ -10,8 +10,10 @@ Codegen never imports tensor.py or the runtime: it takes nodes, returns source t
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -487,6 +489,19 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
         rendered = render_reduce(group, is_load, device)
     else:
         rendered = render_matmul_group(group, is_load, device)
+    rendered = _distinct_name(rendered, group)
     where = {id(node): i for i, node in enumerate(loads)}
     _rendered[key] = (rendered, tuple(where[id(node)] for node in rendered.inputs))
     return rendered
+
+
+def _distinct_name(rendered: RenderedKernel, group: KernelGroup) -> RenderedKernel:
+    """Names say kind and shape (E_32_128, R_10, matmul_cpu_32x10x128); four hex digits of the
+    source tell apart different kernels of one shape in TGL_DEBUG lines and profiles."""
+    name = rendered.name
+    if group.kind == "matmul":
+        *batch, m, n = group.core.shape
+        name += "_" + "x".join(map(str, (*batch, m, n, group.core.srcs[0].shape[-1])))
+    name += "_" + hashlib.sha1(rendered.source.encode()).hexdigest()[:4]
+    source = re.sub(rf"\b{re.escape(rendered.name)}\b", name, rendered.source)
+    return replace(rendered, name=name, source=source)
