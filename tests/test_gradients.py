@@ -82,7 +82,6 @@ UNARY = {
 }
 
 
-@settings(max_examples=30)
 @given(name=st.sampled_from(sorted(UNARY)), data=st.data())
 def test_unary_gradients_match_torch(name, data):
     ours, theirs, (low, high), away = UNARY[name]
@@ -100,7 +99,6 @@ BINARY = {
 }
 
 
-@settings(max_examples=25)
 @given(name=st.sampled_from(sorted(BINARY)), data=st.data())
 def test_binary_gradients_with_broadcasting(name, data):
     ours, theirs = BINARY[name]
@@ -123,7 +121,6 @@ REDUCE = {
 }
 
 
-@settings(max_examples=25)
 @given(name=st.sampled_from(sorted(REDUCE)), keepdim=st.booleans(), data=st.data())
 def test_reduction_gradients(name, keepdim, data):
     ours, theirs = REDUCE[name]
@@ -159,7 +156,6 @@ MOVES = {
 }
 
 
-@settings(max_examples=30)
 @given(name=st.sampled_from(sorted(MOVES)), data=st.data())
 def test_movement_gradients(name, data):
     ours, theirs = MOVES[name]
