@@ -1,4 +1,4 @@
-// {{NAME}}: an elementwise kernel. One work-item computes one output element.
+// {{NAME}}: an elementwise kernel. One work-item computes one element of each output.
 // The body is the fused expression: every inlined node is one line, in dependency order,
 // and every input is read through its view (strides, offset, validity mask) as index math.
 {{HEADER}}
@@ -6,5 +6,5 @@ __kernel void {{NAME}}({{PARAMS}}) {
   const int gid = get_global_id(0);
 {{GUARD}}
 {{BODY}}
-  out[gid] = {{RESULT}};
+{{STORES}}
 }

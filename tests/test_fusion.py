@@ -94,3 +94,28 @@ def test_schedule_is_pure_data():
     groups = group_kernels([y.node])
     assert [g.kind for g in groups] == ["reduce"]
     assert groups[0].root is y.node.base
+
+
+def test_same_shape_outputs_share_one_kernel():
+    """An optimizer-like update: m, v and the new value, one kernel writing three outputs."""
+    (p, g, m, v), (pa, ga, ma, va) = inputs((6, 5), (6, 5), (6, 5), (6, 5))
+    m2 = m * 0.9 + g * 0.1
+    v2 = v * 0.99 + g * g * 0.01
+    p2 = p - 0.01 * m2 / (v2.abs().sqrt() + 1e-8)
+    reset_stats()
+    m2.realize(v2, p2)
+    assert stats()["kernels_launched"] == 1
+    ma2, va2 = ma * 0.9 + ga * 0.1, va * 0.99 + ga * ga * 0.01
+    np.testing.assert_allclose(m2.numpy(), ma2, rtol=1e-5)
+    np.testing.assert_allclose(v2.numpy(), va2, rtol=1e-5)
+    np.testing.assert_allclose(p2.numpy(), pa - 0.01 * ma2 / (np.sqrt(np.abs(va2)) + 1e-8), rtol=1e-5)
+
+
+def test_an_output_read_reshuffled_waits_for_its_own_kernel():
+    (a,), (aa,) = inputs((5, 5))
+    b = a.exp()
+    c = b.T + 1  # reads b through a transpose: b must be in memory first
+    reset_stats()
+    b.realize(c)
+    assert stats()["kernels_launched"] == 2
+    np.testing.assert_allclose(c.numpy(), np.exp(aa).T + 1, rtol=1e-5)

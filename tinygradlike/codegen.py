@@ -243,25 +243,28 @@ def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
     root = group.root
     ctx = ShapeTracker.from_shape(root.shape)
     renderer = ExprRenderer(lambda st: st.render_linear("gid"), is_load)
-    result = renderer.render(root, ctx)
-    if root.dtype == dtypes.bool:
-        result = f"(uchar)({result})"
+    out_names = ["out"] + [f"out{i}" for i in range(1, len(group.roots))]
+    stores = []
+    for out_name, r in zip(out_names, group.roots):  # siblings share the renderer: common parts once
+        result = renderer.render(r, ctx)
+        stores.append(f"  {out_name}[gid] = {'(uchar)(' + result + ')' if r.dtype == dtypes.bool else result};")
     local, global_size = _elementwise_launch(root.size, device)
     # the global size is rounded up to whole work-groups only when it must be; the bounds check
     # that this needs stops some CPU compilers (PoCL 3.0's LLVM 14) from vectorizing: 1.5x slower
     guard = f"  if (gid >= {root.size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
-    params = [f"__global {storage_ctype(root.dtype)}* restrict out", *_param_list(renderer)]
+    params = [f"__global {storage_ctype(r.dtype)}* restrict {out_name}" for out_name, r in zip(out_names, group.roots)]
+    params += _param_list(renderer)
     name = _kernel_name("E", root.shape)
     source = fill(
         load_template("elementwise.cl"),
         NAME=name,
-        HEADER=_header(_dtypes_of(root, renderer.inputs)),
+        HEADER=_header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots}),
         PARAMS=", ".join(params),
         GUARD=guard,
         BODY="\n".join(renderer.lines),
-        RESULT=result,
+        STORES="\n".join(stores),
     )
-    nbytes = root.size * root.dtype.itemsize + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
+    nbytes = sum(r.size * r.dtype.itemsize for r in group.roots) + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
     return RenderedKernel(name, source, (global_size,), (local,), tuple(renderer.inputs),
                           flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes)
 
@@ -440,7 +443,7 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
     pos: dict[int, int] = {}
     entries: list[tuple] = []
     loads: list[Node] = []
-    stack = [(group.root, False)]
+    stack = [(root, False) for root in reversed(group.roots)]
     while stack:
         node, expanded = stack.pop()
         if id(node) in pos:
@@ -462,7 +465,8 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
         arg = None if node.op is Op.CUSTOM else node.arg  # a custom op's arg holds graph nodes: not source
         entries.append((node.op, arg, node.dtype.name, node.shape, node is group.core,
                         tuple(pos[id(src)] for src in srcs)))
-    return (group.kind, device.cache_key, FAST_MATH, tuple(entries)), loads
+    roots = tuple(pos[id(root)] for root in group.roots)
+    return (group.kind, device.cache_key, FAST_MATH, roots, tuple(entries)), loads
 
 
 _rendered: dict[tuple, tuple[RenderedKernel, tuple[int, ...]]] = {}
@@ -475,8 +479,10 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
     memory it reads differs), so a repeated training step does no string work at all."""
     schedule_is_load = is_load
 
-    def is_load(node: Node) -> bool:  # noqa: F811 - the kernel's own result is computed, not read
-        return node is not group.root and schedule_is_load(node)
+    roots = {id(root) for root in group.roots}
+
+    def is_load(node: Node) -> bool:  # noqa: F811 - the kernel's own results are computed, not read
+        return id(node) not in roots and schedule_is_load(node)
 
     key, loads = group_signature(group, is_load, device)
     cached = _rendered.get(key)

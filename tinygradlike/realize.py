@@ -10,7 +10,7 @@ import numpy as np
 from tinygradlike import runtime
 from tinygradlike.codegen import RenderedKernel, render_group, storage_ctype
 from tinygradlike.graph import Node
-from tinygradlike.schedule import KernelGroup, group_kernels, is_memory
+from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
 
 _NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
 # scratch memory of multi-group reductions, kept per kernel: their counters must start at zero
@@ -28,23 +28,23 @@ def realize(outputs: list[Node]) -> None:
     def is_load(node: Node) -> bool:
         return is_memory(node) or id(node) in stored
 
+    groups = merge_siblings(groups, is_load)
     for group in groups:
         run_group(group, is_load, device)
     for group in groups:
-        _forget_history(group.root)
+        for root in group.roots:
+            _forget_history(root)
 
 
 def run_group(group: KernelGroup, is_load, device) -> None:
-    root = group.root
-    out = runtime.Buffer(max(root.size, 1) * root.dtype.itemsize)
-    if root.size == 0:
+    outs = [runtime.Buffer(max(root.size, 1) * root.dtype.itemsize) for root in group.roots]
+    if group.root.size:
+        rendered = render_group(group, is_load, device)
+        kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
+        args = [*outs, *(node.buffer for node in rendered.inputs), *_scratch_buffers(rendered)]
+        kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
+    for root, out in zip(group.roots, outs):
         root.buffer = out
-        return
-    rendered = render_group(group, is_load, device)
-    kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
-    args = [out, *(node.buffer for node in rendered.inputs), *_scratch_buffers(rendered)]
-    kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
-    root.buffer = out
 
 
 def _scratch_buffers(rendered: RenderedKernel) -> tuple[runtime.Buffer, ...]:
