@@ -16,19 +16,19 @@ cannot be expressed on the last (flattening a transpose, say), and `simplify()` 
 adjacent views whenever that is provably correct.
 
 `render` turns a tracker into C index arithmetic with every number baked in. It builds
-expressions in a tiny symbolic algebra (sums, products by constants, div/mod by positive
-constants) that knows each expression's range, so `x%N` vanishes when x < N, `(a*N+b)/N`
-becomes `a` when 0 <= b < N, and constants fold. The expressions only ever divide values
+expressions with tinygradlike/symbolic.py, which knows each expression's range, so `x%N`
+vanishes when x < N, `(a*N+b)/N` becomes `a` when 0 <= b < N, and constants fold. The expressions only ever divide values
 that are non-negative at valid positions, so C's truncating `/` and `%` agree with floor
 division; at masked positions the index may be anything and must not be dereferenced.
 """
 from __future__ import annotations
 
-import copy
 import math
 import operator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
+
+from tinygradlike.symbolic import Expr, Num, Var, add, clamp, div, mod, mul
 
 if TYPE_CHECKING:
     import numpy as np
@@ -385,199 +385,14 @@ def _merge_per_dim(inner: View, outer: View) -> View | None:
     return View(outer.shape, strides, offset, tuple(mask))
 
 
-# ---------------------------------------------------------------------------------------
-# symbolic index expressions: each node knows its C text and its range [min, max]
-
-
-class _Node:
-    __slots__ = ("s", "min", "max")
-
-    def __repr__(self) -> str:
-        return f"<{self.s} in [{self.min}, {self.max}]>"
-
-
-class _Num(_Node):
-    __slots__ = ("value",)
-
-    def __init__(self, value: int):
-        self.value, self.min, self.max = value, value, value
-        self.s = str(value) if value >= 0 else f"({value})"
-
-
-class _Var(_Node):
-    __slots__ = ()
-
-    def __init__(self, name: str, lo: int, hi: int):
-        self.s = name if name.isidentifier() or name.isdigit() else f"({name})"
-        self.min, self.max = lo, hi
-
-
-class _Mul(_Node):
-    __slots__ = ("a", "b")
-
-    def __init__(self, a: _Node, b: int):
-        self.a, self.b, self.s = a, b, f"({a.s}*{b})"
-        self.min, self.max = sorted((a.min * b, a.max * b))
-
-
-class _Div(_Node):
-    __slots__ = ("a", "b")
-
-    def __init__(self, a: _Node, b: int):
-        self.a, self.b, self.s = a, b, f"({a.s}/{b})"
-        self.min, self.max = a.min // b, a.max // b
-
-
-class _Mod(_Node):
-    __slots__ = ("a", "b")
-
-    def __init__(self, a: _Node, b: int):
-        self.a, self.b, self.s = a, b, f"({a.s}%{b})"
-        self.min, self.max = 0, (min(b - 1, a.max) if a.min >= 0 else b - 1)
-
-
-class _Sum(_Node):
-    __slots__ = ("terms", "const")
-
-    def __init__(self, terms: tuple[_Node, ...], const: int):
-        self.terms, self.const = terms, const
-        self.min = const + sum(t.min for t in terms)
-        self.max = const + sum(t.max for t in terms)
-        pos = [t.s for t in terms if not (isinstance(t, _Mul) and t.b < 0)]
-        neg = [_mul(t.a, -t.b).s for t in terms if isinstance(t, _Mul) and t.b < 0]
-        text = "+".join(pos)
-        if not pos and const > 0:
-            text, const = str(const), 0
-        text += "".join("-" + n for n in neg)
-        if const:
-            text += f"+{const}" if const > 0 else str(const)
-        self.s = f"({text})"
-
-
-def _split_coeff(node: _Node) -> tuple[_Node, int]:
-    return (node.a, node.b) if isinstance(node, _Mul) else (node, 1)
-
-
-def _mul(x: _Node, c: int) -> _Node:
-    if c == 0:
-        return _Num(0)
-    if c == 1:
-        return x
-    if isinstance(x, _Num):
-        return _Num(x.value * c)
-    if isinstance(x, _Mul):  # x.a is never a Mul, so this goes one level deep
-        return _mul(x.a, x.b * c)
-    if isinstance(x, _Sum):
-        return _add([_mul(t, c) for t in x.terms] + [_Num(x.const * c)])
-    return _Mul(x, c)
-
-
-def _add(nodes: list[_Node]) -> _Node:
-    """A flat sum with like terms combined (keyed by their text) and constants folded."""
-    const, coeffs = 0, {}
-    for n in nodes:
-        parts = n.terms if isinstance(n, _Sum) else (n,)
-        const += n.const if isinstance(n, _Sum) else 0
-        for p in parts:
-            if isinstance(p, _Num):
-                const += p.value
-                continue
-            base, c = _split_coeff(p)
-            coeffs.setdefault(base.s, [base, 0])[1] += c
-    terms = tuple(_mul(b, c) for b, c in coeffs.values() if c != 0)
-    if not terms:
-        return _Num(const)
-    if len(terms) == 1 and const == 0:
-        return terms[0]
-    return _Sum(terms, const)
-
-
-def _div(x: _Node, c: int) -> _Node:
-    """x / c for c > 0, assuming x >= 0 wherever the result matters."""
-    if c == 1:
-        return x
-    if isinstance(x, _Num):
-        return _Num(x.value // c)
-    if x.min >= 0 and x.min // c == x.max // c:
-        return _Num(x.min // c)
-    if isinstance(x, _Mul):
-        if x.b % c == 0:
-            return _mul(x.a, x.b // c)
-        if x.b > 0 and c % x.b == 0 and x.a.min >= 0:
-            return _div(x.a, c // x.b)
-    if isinstance(x, _Div):
-        return _div(x.a, x.b * c)
-    if isinstance(x, _Sum):
-        g = math.gcd(c, x.const, *(_split_coeff(t)[1] for t in x.terms))
-        if g > 1:  # (2a + 4b)/6 == (a + 2b)/3, exactly, for any sign
-            return _div(_add(_scale_down(x, g)), c // g)
-        whole = [_mul(_split_coeff(t)[0], _split_coeff(t)[1] // c) for t in x.terms if _split_coeff(t)[1] % c == 0]
-        rest = [t for t in x.terms if _split_coeff(t)[1] % c != 0] + [_Num(x.const % c)]
-        if whole or x.const // c:
-            r = _add(rest)
-            if r.min >= 0:  # keep every divided operand non-negative
-                return _add(whole + [_Num(x.const // c), _div(r, c)])
-        for big, small, g in _big_and_small(x):
-            if c % g == 0:  # (g*q + r)/c == q/(c/g) when 0 <= r < g
-                return _div(big, c // g)
-    return _Div(x, c)
-
-
-def _big_and_small(x: _Sum):
-    """Ways to write x as g*big + small with 0 <= small < g (g > 1), small terms first."""
-    terms = sorted(x.terms, key=lambda t: abs(_split_coeff(t)[1]))
-    for k in range(len(terms)):
-        g = math.gcd(*(_split_coeff(t)[1] for t in terms[k:]))
-        small = _add(terms[:k] + [_Num(x.const)])
-        if g > 1 and small.min >= 0 and small.max < g:
-            yield _add([_mul(_split_coeff(t)[0], _split_coeff(t)[1] // g) for t in terms[k:]]), small, g
-
-
-def _scale_down(x: _Sum, g: int) -> list[_Node]:
-    return [_mul(_split_coeff(t)[0], _split_coeff(t)[1] // g) for t in x.terms] + [_Num(x.const // g)]
-
-
-def _mod(x: _Node, c: int) -> _Node:
-    """x % c for c > 0, assuming x >= 0 wherever the result matters."""
-    if c == 1:
-        return _Num(0)
-    if isinstance(x, _Num):
-        return _Num(x.value % c)
-    if x.min >= 0 and x.min // c == x.max // c:
-        return _add([x, _Num(-(x.min // c) * c)])
-    if isinstance(x, _Mul) and x.b % c == 0:
-        return _Num(0)
-    if isinstance(x, _Mod) and x.b % c == 0:
-        return _mod(x.a, c)
-    if isinstance(x, _Sum):
-        rest = [t for t in x.terms if _split_coeff(t)[1] % c != 0]
-        if len(rest) < len(x.terms) or x.const % c != x.const:
-            r = _add(rest + [_Num(x.const % c)])
-            if r.min >= 0:
-                return _mod(r, c)
-        for big, small, g in _big_and_small(x):
-            if c % g == 0 and big.min >= 0:  # (g*q + r)%c == (q%(c/g))*g + r when 0 <= r < g
-                return _add([_mul(_mod(big, c // g), g), small])
-    return _Mod(x, c)
-
-
-def _clamp(x: _Node, lo: int, hi: int) -> _Node:
-    """x, known to lie in [lo, hi] wherever it matters (at valid positions)."""
-    if isinstance(x, _Num) or (x.min >= lo and x.max <= hi):
-        return x
-    x = copy.copy(x)
-    x.min, x.max = max(x.min, lo), min(x.max, hi)
-    return x
-
-
 # rendering one view; conditions is a list of C comparisons, or None when never valid
 
-def _render_view(view: View, coords: list[_Node]) -> tuple[_Node, list[str] | None]:
-    idx = _add([_Num(view.offset)] + [_mul(c, st) for c, st in zip(coords, view.strides) if st])
+def _render_view(view: View, coords: list[Expr]) -> tuple[Expr, list[str] | None]:
+    idx = add([Num(view.offset)] + [mul(c, st) for c, st in zip(coords, view.strides) if st])
     return idx, _conditions(coords, view.full_mask())
 
 
-def _conditions(coords: list[_Node], box) -> list[str] | None:
+def _conditions(coords: list[Expr], box) -> list[str] | None:
     conds = []
     for c, (lo, hi) in zip(coords, box):
         if lo >= hi or c.max < lo or c.min >= hi:
@@ -606,10 +421,10 @@ def _merged_dims(view: View) -> list[tuple[int, int, tuple[int, int]]]:
     return dims
 
 
-def _render_linear_view(view: View, lin: _Node) -> tuple[_Node, list[str] | None]:
+def _render_linear_view(view: View, lin: Expr) -> tuple[Expr, list[str] | None]:
     if view.is_all_masked:
-        return _Num(0), None
-    lin = _clamp(lin, 0, view.size - 1)
+        return Num(0), None
+    lin = clamp(lin, 0, view.size - 1)
     dims = _merged_dims(view)
     inner = _prod(s for s, _, _ in dims)
     coords, strides, box = [], [], []
@@ -617,10 +432,10 @@ def _render_linear_view(view: View, lin: _Node) -> tuple[_Node, list[str] | None
         inner //= size
         if stride == 0 and rng == (0, size):
             continue  # a broadcast dim: its coordinate is never needed
-        coords.append(_mod(_div(lin, inner), size))
+        coords.append(mod(div(lin, inner), size))
         strides.append(stride)
         box.append(rng)
-    idx = _add([_Num(view.offset)] + [_mul(c, st) for c, st in zip(coords, strides)])
+    idx = add([Num(view.offset)] + [mul(c, st) for c, st in zip(coords, strides)])
     return idx, _conditions(coords, box)
 
 
@@ -758,16 +573,16 @@ class ShapeTracker:
             raise ValueError(f"render: {len(idxs)} index expressions for {self.ndim}-d shape {self.shape}")
         if self.size == 0:
             return "0", None
-        coords = [_Num(0) if s == 1 else _Var(name, 0, s - 1) for name, s in zip(idxs, self.shape)]
+        coords = [Num(0) if s == 1 else Var(name, 0, s - 1) for name, s in zip(idxs, self.shape)]
         return self._render_down(*_render_view(self.views[-1], coords))
 
     def render_linear(self, lidx: str) -> tuple[str, str | None]:
         """(buffer index, validity or None) from `lidx`, a row-major position in self.shape."""
         if self.size == 0:
             return "0", None
-        return self._render_down(*_render_linear_view(self.views[-1], _Var(lidx, 0, self.size - 1)))
+        return self._render_down(*_render_linear_view(self.views[-1], Var(lidx, 0, self.size - 1)))
 
-    def _render_down(self, idx: _Node, conds: list[str] | None) -> tuple[str, str | None]:
+    def _render_down(self, idx: Expr, conds: list[str] | None) -> tuple[str, str | None]:
         for view in reversed(self.views[:-1]):
             if conds is None:
                 break
