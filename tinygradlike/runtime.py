@@ -1,6 +1,7 @@
-"""The runtime: the only module that touches pyopencl.
+"""The runtime: with devices.py (which devices exist, which to use), the only code that touches
+pyopencl.
 
-It picks an OpenCL device, turns kernel source into cached programs, owns device memory
+It opens the chosen OpenCL device, turns kernel source into cached programs, owns device memory
 (with a pool so a training loop reuses buffers), and launches kernels without waiting for them.
 
 Environment variables (read lazily, except TGL_DEBUG, read at import):
@@ -21,9 +22,7 @@ that read it may still be queued: anything done to the new Buffer is enqueued af
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
-import re
 import sys
 import tempfile
 import time
@@ -34,21 +33,9 @@ from typing import Any, Iterator
 import numpy as np
 import pyopencl as cl
 
+from tinygradlike.devices import INSTALL_HELP, choose_device, enumerate_devices, summarize
+
 CACHE_FORMAT = "tgl-program-cache-v1"  # bump to invalidate every binary on disk
-
-_INSTALL_HELP = (
-    "tinygradlike needs an OpenCL device and found none. Install one of:\n"
-    "  pip install pocl-binary-distribution   (or: pip install \"pyopencl[pocl]\") -- a CPU device, zero setup\n"
-    "  apt-get install pocl-opencl-icd         -- Debian/Ubuntu's PoCL, a faster CPU device\n"
-    "  your GPU vendor's OpenCL driver         -- NVIDIA, AMD (ROCm) or Intel (compute-runtime)\n"
-    "then check with: python -m tinygradlike devices"
-)
-_SPEC_HELP = (
-    "TGL_DEVICE accepts \"P:D\" (platform:device index, as listed) or a case-insensitive substring "
-    "of the platform name, platform version, device name or kind (e.g. \"debian\", \"3.0-rc2\", "
-    "\"nvidia\", \"gpu\", \"cpu\")"
-)
-
 
 # ---------------------------------------------------------------- debug level and counters
 
@@ -103,110 +90,11 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-# ---------------------------------------------------------------- device discovery and choice
-
-def choose_device(platforms_info: list[dict], spec: str | None) -> str:
-    """Pick a device index "P:D" from pure data, one dict per device with keys index,
-    platform_name, platform_version, name, kind ('gpu'|'cpu'|'other') and is_pip_pocl.
-
-    spec None or "" applies the default preference: a GPU, then a system CPU OpenCL, then any
-    other device, then the PyPI PoCL. Otherwise spec is "P:D" or a substring (several matches:
-    the preference decides among them). RuntimeError with install help if there is no device;
-    ValueError listing the devices if spec matches none."""
-    if not platforms_info:
-        raise RuntimeError(_INSTALL_HELP)
-    candidates = platforms_info
-    if spec:
-        candidates = _match_spec(platforms_info, spec.strip())
-        if not candidates:
-            listing = "\n".join(f"  {_summarize(info)}" for info in platforms_info)
-            raise ValueError(f"TGL_DEVICE={spec!r} matches no OpenCL device. Devices:\n{listing}\n{_SPEC_HELP}")
-    return min(candidates, key=_preference)["index"]
-
-
-def _match_spec(platforms_info: list[dict], spec: str) -> list[dict]:
-    if re.fullmatch(r"\d+:\d+", spec):
-        return [info for info in platforms_info if info["index"] == spec]
-    needle = spec.lower()
-    return [info for info in platforms_info if needle in _haystack(info)]
-
-
-def _haystack(info: dict) -> str:
-    return " ".join((info["platform_name"], info["platform_version"], info["name"], info["kind"])).lower()
-
-
-def _preference(info: dict) -> int:
-    if info["kind"] == "gpu":
-        return 0
-    if info["is_pip_pocl"]:
-        return 3
-    return 1 if info["kind"] == "cpu" else 2
-
-
-def _summarize(info: dict) -> str:
-    short_version = info["platform_version"].split("  ")[0]
-    pip = ", pip PoCL" if info["is_pip_pocl"] else ""
-    return f"{info['index']}  {info['kind']:<5} {info['name']}  [{info['platform_name']}, {short_version}{pip}]"
-
-
-def _enumerate_devices() -> list[tuple[dict, cl.Device]]:
-    """Every (info, cl.Device) the ICD loader shows; [] when there is no platform at all."""
-    try:
-        platforms = cl.get_platforms()
-    except cl.Error:  # the ICD loader raises PLATFORM_NOT_FOUND_KHR when nothing is installed
-        return []
-    found = []
-    for p_index, platform in enumerate(platforms):
-        try:
-            devices = platform.get_devices()
-        except cl.Error:  # a platform without devices raises DEVICE_NOT_FOUND
-            continue
-        for d_index, device in enumerate(devices):
-            found.append((_describe(f"{p_index}:{d_index}", platform, device), device))
-    return found
-
-
-def _describe(index: str, platform: cl.Platform, device: cl.Device) -> dict:
-    return {
-        "index": index,
-        "platform_name": platform.name,
-        "platform_version": platform.version,
-        "name": device.name.strip(),
-        "kind": _kind(device.type),
-        "driver_version": device.driver_version,
-        "fp64": _has_fp64(device),
-        "is_pip_pocl": _is_pip_pocl(platform.name, platform.version),
-    }
-
-
-def _kind(device_type: int) -> str:
-    if device_type & cl.device_type.GPU:
-        return "gpu"
-    return "cpu" if device_type & cl.device_type.CPU else "other"
-
-
-def _has_fp64(device: cl.Device) -> bool:
-    return "cl_khr_fp64" in device.extensions or bool(device.double_fp_config)
-
-
-def _is_pip_pocl(platform_name: str, platform_version: str) -> bool:
-    """The PyPI PoCL shows no path we could check, so recognise it by its version: PoCL whose
-    version is pocl-binary-distribution's, without a distro suffix ("3.1+debian", "~ubuntu")."""
-    if "portable computing language" not in platform_name.lower():
-        return False
-    try:
-        pip_version = importlib.metadata.version("pocl-binary-distribution")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    match = re.search(r"PoCL (\S+)", platform_version)
-    return bool(match) and match.group(1).startswith(pip_version) and not re.search(r"[+~]", match.group(1))
-
-
 def list_devices() -> list[dict]:
     """One dict per OpenCL device: index "P:D", platform_name, platform_version, name, kind,
     driver_version, fp64, is_pip_pocl, and default (True for the one get_device() uses or would
     pick under the current TGL_DEVICE)."""
-    infos = [info for info, _ in _enumerate_devices()]
+    infos = [info for info, _ in enumerate_devices()]
     selected = _selected_index(infos)
     return [{**info, "default": info["index"] == selected} for info in infos]
 
@@ -224,12 +112,12 @@ def describe_devices() -> str:
     """Human-readable device list for `python -m tinygradlike devices`; '*' marks the selected one."""
     devices = list_devices()
     if not devices:
-        return _INSTALL_HELP
+        return INSTALL_HELP
     lines = ["OpenCL devices ('*' = selected; choose with TGL_DEVICE=P:D or a name substring):"]
     for info in devices:
         mark = "*" if info["default"] else " "
         fp64 = "  fp64" if info["fp64"] else ""
-        lines.append(f"{mark} {_summarize(info)}{fp64}")
+        lines.append(f"{mark} {summarize(info)}{fp64}")
     if not any(info["default"] for info in devices):
         try:
             choose_device(devices, os.environ.get("TGL_DEVICE"))
@@ -307,7 +195,7 @@ _opened: dict[str, Device] = {}
 
 def open_device(spec: str | None = None) -> Device:
     """The Device that spec selects (same rules as TGL_DEVICE), opened once per process."""
-    found = _enumerate_devices()
+    found = enumerate_devices()
     index = choose_device([info for info, _ in found], spec)
     if index not in _opened:
         info, cl_device = next((info, d) for info, d in found if info["index"] == index)
