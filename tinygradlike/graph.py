@@ -78,6 +78,12 @@ class Node:
         self.requires_grad = requires_grad
 
     @property
+    def in_place(self) -> bool:
+        """A VIEW whose element i is element i of its base's memory (a reshape at most): reading
+        through it costs no index math and lets a consumer fuse with the base's kernel."""
+        return self.op is Op.VIEW and self.arg.is_contiguous and self.arg.size == self.base.size
+
+    @property
     def grad_srcs(self) -> tuple[Node, ...]:
         """Where this node's gradient flows: its sources, except for a custom op, whose
         registered backward sends it to the op's inputs instead of through its forward graph."""

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tinygradlike import runtime
-from tinygradlike.graph import buffer_node
+from tinygradlike.graph import Op, buffer_node
 from tinygradlike.tensor import Tensor
 
 
@@ -83,7 +83,7 @@ class jit:
 def _as_memory(t: Tensor) -> Tensor:
     """An input must be its own contiguous memory, so that its buffer can be swapped in."""
     node = t.node
-    if node.op.name != "BUFFER" or node.buffer is None:
+    if node.op is not Op.BUFFER or node.buffer is None:
         raise ValueError(f"jit inputs must be realized tensors with their own memory (got a lazy "
                          f"or view tensor of shape {t.shape}); call .contiguous().realize() first")
     return t

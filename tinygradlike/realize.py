@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.codegen import RenderedKernel, render_group, storage_ctype
+from tinygradlike.codegen import RenderedKernel, render_group
 from tinygradlike.graph import Node
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
 
@@ -69,5 +69,3 @@ def _forget_history(node: Node) -> None:
     if not node.requires_grad:
         node.srcs = ()
 
-
-__all__ = ["realize", "storage_ctype"]

@@ -102,13 +102,7 @@ def _reads(root: Node, is_load) -> dict[int, bool]:
         if node is not root and is_load(node):
             reads[id(node)] = reads.get(id(node), True) and in_place
         elif node.op is Op.VIEW:
-            identity = node.arg.is_contiguous and node.arg.size == node.base.size
-            stack.append((node.base, in_place and identity))
+            stack.append((node.base, in_place and node.in_place))
         elif node.op is not Op.CONST:
             stack.extend((src, in_place) for src in node.srcs)
     return reads
-
-
-def stored_nodes(groups: list[KernelGroup]) -> set[int]:
-    """ids of the nodes this schedule writes to memory (codegen loads them, never inlines)."""
-    return {id(g.root) for g in groups}

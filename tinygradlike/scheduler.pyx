@@ -470,7 +470,7 @@ cdef inline bint _is_memory(object node):
 
 cdef bint _is_identity_view(object view):
     """A use through no view, or through a view that keeps every element in place."""
-    return view is None or (view.arg.is_contiguous and view.arg.size == view.base.size)
+    return view is None or view.in_place
 
 
 cdef object _common_owner(list node_uses, dict owner):
