@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -200,13 +199,14 @@ class ExprRenderer:
             if node.dtype == dtypes.bool:
                 load = f"({load}!=0)"
             expr = load if valid is None else f"(({valid})?{load}:{render_const(0, node.dtype)})"
-        elif node.op is Op.CONST:
-            expr = render_const(node.arg, node.dtype)
         else:
-            expr = render_op(node.op, args, node, [s.dtype for s in node.srcs])
-        _, valid = self.rendered_index(ctx) if not self.is_load(node) else (None, None)
-        if valid is not None:  # outside a pad every node reads as zero, not as f(0)
-            expr = f"(({valid})?{expr}:{render_const(0, node.dtype)})"
+            if node.op is Op.CONST:
+                expr = render_const(node.arg, node.dtype)
+            else:
+                expr = render_op(node.op, args, node, [s.dtype for s in node.srcs])
+            _, valid = self.rendered_index(ctx)
+            if valid is not None:  # outside a pad every computed node reads as zero, not as f(0)
+                expr = f"(({valid})?{expr}:{render_const(0, node.dtype)})"
         if node.op is Op.CONST and valid is None:
             return expr
         name = f"t{self.count}"
@@ -227,8 +227,9 @@ def _param_list(renderer: ExprRenderer) -> list[str]:
     return [f"__global const {storage_ctype(n.dtype)}* restrict {renderer.params[id(n)]}" for n in renderer.inputs]
 
 
-def _kernel_name(prefix: str, shape: tuple[int, ...]) -> str:
-    return prefix + "_" + "_".join(str(s) for s in shape) if shape else prefix
+def _kernel_name(prefix: str, shape: tuple[int, ...], tag: str = "") -> str:
+    """Kind and shape (E_32_128, R_10), and a tag that tells apart kernels of one shape."""
+    return "_".join([prefix, *map(str, shape), *([tag] if tag else [])])
 
 
 def _dtypes_of(group_root: Node, inputs: list[Node]) -> set[DType]:
@@ -239,7 +240,7 @@ def _round_up(n: int, multiple: int) -> int:
     return (n + multiple - 1) // multiple * multiple
 
 
-def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
+def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> RenderedKernel:
     root = group.root
     ctx = ShapeTracker.from_shape(root.shape)
     renderer = ExprRenderer(lambda st: st.render_linear("gid"), is_load)
@@ -254,7 +255,7 @@ def render_elementwise(group: KernelGroup, is_load, device) -> RenderedKernel:
     guard = f"  if (gid >= {root.size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
     params = [f"__global {storage_ctype(r.dtype)}* restrict {out_name}" for out_name, r in zip(out_names, group.roots)]
     params += _param_list(renderer)
-    name = _kernel_name("E", root.shape)
+    name = _kernel_name("E", root.shape, tag)
     source = fill(
         load_template("elementwise.cl"),
         NAME=name,
@@ -320,7 +321,7 @@ def _reduce_strategy(outputs: int, reduce_size: int, device, outputs_inner: bool
     return 1, local, groups
 
 
-def render_reduce(group: KernelGroup, is_load, device) -> RenderedKernel:
+def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> RenderedKernel:
     core, root = group.core, group.root
     reduce_op = core.arg[0]
     ctx, outputs, reduce_size = _reduce_layout(core)
@@ -352,7 +353,7 @@ def render_reduce(group: KernelGroup, is_load, device) -> RenderedKernel:
     outputs_inner = _outputs_are_neighbours(prologue.load_contexts)
     strategy, local, groups_per_output = _reduce_strategy(outputs, reduce_size, device, outputs_inner)
     chunk = _round_up(-(-reduce_size // groups_per_output), 8 * local)
-    name = _kernel_name("R", root.shape)
+    name = _kernel_name("R", root.shape, tag)
     source = fill(
         load_template("reduce.cl"),
         NAME=name,
@@ -395,7 +396,7 @@ def _operand_layout(node: Node, is_load) -> tuple[Node, int, tuple[int, ...]]:
     return base, view.offset, view.strides
 
 
-def render_matmul_group(group: KernelGroup, is_load, device) -> RenderedKernel:
+def render_matmul_group(group: KernelGroup, is_load, device, tag: str = "") -> RenderedKernel:
     from tinygradlike.matmul_kernel import MatmulSpec, render_matmul
 
     core, root = group.core, group.root
@@ -425,7 +426,8 @@ def render_matmul_group(group: KernelGroup, is_load, device) -> RenderedKernel:
         a_offset=a_offset, a_strides=a_strides, b_offset=b_offset, b_strides=b_strides,
         dtype=acc_t, epilogue=epilogue_expr, extra_params=extra_params, preamble=preamble,
     )
-    rendered = render_matmul(spec, device)
+    shape = "x".join(map(str, (*batch, M, N, K)))
+    rendered = render_matmul(spec, device, suffix=f"_{shape}_{tag}" if tag else f"_{shape}")
     # when A and B are the same memory, the kernel still takes two pointers to it
     inputs = (a_base, b_base, *extra_inputs)
     nbytes = (root.size + a_base.size + b_base.size) * root.dtype.itemsize
@@ -489,25 +491,12 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
     if cached is not None:
         rendered, order = cached
         return replace(rendered, inputs=tuple(loads[i] for i in order))
-    if group.kind == "elementwise":
-        rendered = render_elementwise(group, is_load, device)
-    elif group.kind == "reduce":
-        rendered = render_reduce(group, is_load, device)
-    else:
-        rendered = render_matmul_group(group, is_load, device)
-    rendered = _distinct_name(rendered, group)
+    # a short, stable tag of the signature tells apart different kernels of one shape in
+    # TGL_DEBUG lines and profiles (stable: repr, not hash(), which changes per process)
+    tag = hashlib.sha1(repr(key).encode()).hexdigest()[:4]
+    render = {"elementwise": render_elementwise, "reduce": render_reduce}.get(group.kind, render_matmul_group)
+    rendered = render(group, is_load, device, tag)
     where = {id(node): i for i, node in enumerate(loads)}
     _rendered[key] = (rendered, tuple(where[id(node)] for node in rendered.inputs))
     return rendered
 
-
-def _distinct_name(rendered: RenderedKernel, group: KernelGroup) -> RenderedKernel:
-    """Names say kind and shape (E_32_128, R_10, matmul_cpu_32x10x128); four hex digits of the
-    source tell apart different kernels of one shape in TGL_DEBUG lines and profiles."""
-    name = rendered.name
-    if group.kind == "matmul":
-        *batch, m, n = group.core.shape
-        name += "_" + "x".join(map(str, (*batch, m, n, group.core.srcs[0].shape[-1])))
-    name += "_" + hashlib.sha1(rendered.source.encode()).hexdigest()[:4]
-    source = re.sub(rf"\b{re.escape(rendered.name)}\b", name, rendered.source)
-    return replace(rendered, name=name, source=source)

@@ -72,20 +72,21 @@ CPU_OPTIONS = ("-cl-mad-enable",)
 GPU_OPTIONS = ("-cl-mad-enable",)
 
 
-def render_matmul(spec: MatmulSpec, device) -> RenderedKernel:
+def render_matmul(spec: MatmulSpec, device, suffix: str = "") -> RenderedKernel:
     """Render the matmul kernel for `device` (attributes is_gpu, is_cpu, max_work_group_size,
     local_mem_size, name, platform_version). Launch with args (C, A, B, *extra_params) and the
     returned global/local sizes. The epilogue sees `acc`, `oidx`, the kernel parameters and the
-    preamble; it must not use the all-upper-case names the template defines (MAT_M, MR, ...)."""
+    preamble; it must not use the all-upper-case names the template defines (MAT_M, MR, ...).
+    The kernel is named matmul_<variant><suffix>."""
     check_spec(spec)
     if device.is_gpu:
-        return render_gpu(spec, device)
+        return render_gpu(spec, device, name="matmul_gpu" + suffix)
     if spec.dtype == "float":
         bl = fit_blocking(spec, cpu_blocking(device), getattr(device, "compute_units", 2))
         bl = fit_local_memory(spec, bl, device.local_mem_size)
         if bl is not None:
-            return render_cpu(spec, bl)
-    return render_simple(spec)
+            return render_cpu(spec, bl, name="matmul_cpu" + suffix)
+    return render_simple(spec, name="matmul_simple" + suffix)
 
 
 def check_spec(spec: MatmulSpec) -> None:
