@@ -72,7 +72,7 @@
 #define MAD_ACC(i, v)    c##i##_##v += a##i * b##v;  /* contracted to an FMA (-cl-mad-enable) */
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
+void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
               __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
   const int n0 = get_global_id(0) * NC;     // first column of this macro tile
   const int m0 = get_global_id(1) * MC;     // first row
@@ -157,7 +157,7 @@ void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
 #define TILE (TS * WPT)
 
 __kernel __attribute__((reqd_work_group_size(TS, TS, 1)))
-void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
+void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
               __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
   const int tx = get_local_id(0), ty = get_local_id(1);
   const int n0 = get_group_id(0) * TILE, m0 = get_group_id(1) * TILE;
@@ -211,7 +211,7 @@ void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
 // ---------------------------------------------------------------------------------------------
 // The reference: one work-item per element of C, a plain dot product. Slow but obviously right;
 // used for double (float64 gradient checks) and wherever the blocked kernels do not fit.
-__kernel void {{NAME}}(__global DTYPE* restrict C, __global const DTYPE* restrict A,
+__kernel void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
                        __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
   const int n = get_global_id(0), m = get_global_id(1), batch = get_global_id(2);
   __global const DTYPE* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);

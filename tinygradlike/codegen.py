@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 from tinygradlike.dtypes import DType, dtypes
 from tinygradlike.graph import Node, Op
 from tinygradlike.schedule import KernelGroup
@@ -56,19 +58,30 @@ def fill(template: str, **values) -> str:
 
 
 def render_const(value, dtype: DType) -> str:
+    """The one place a number becomes a C literal of `dtype`.
+
+    Negative literals are parenthesized, so any operator may stand before them (`-(-2.5f)`,
+    never `--2.5f`); INT_MIN is written as an expression because `2147483648` alone is not an
+    int; a float32 literal is the value rounded to float32 first (what the kernel computes with),
+    written with enough digits to round-trip."""
     if dtype == dtypes.bool:
         return "1" if value else "0"
     if dtype.is_int:
-        return str(int(value))
-    value = float(value)
+        value = int(value)
+        if value == -(2**31):
+            return "(-2147483647-1)"
+        return f"({value})" if value < 0 else str(value)
+    value = float(np.float32(value)) if dtype == dtypes.float32 else float(value)
     if math.isnan(value):
-        return "NAN"
+        return "NAN" if dtype == dtypes.float32 else "((double)NAN)"
     if math.isinf(value):
-        return "INFINITY" if value > 0 else "(-INFINITY)"
+        inf = "INFINITY" if dtype == dtypes.float32 else "((double)INFINITY)"
+        return inf if value > 0 else f"(-{inf})"
     text = repr(value)
     if "e" not in text and "." not in text:
         text += ".0"
-    return text + ("f" if dtype == dtypes.float32 else "")
+    text += "f" if dtype == dtypes.float32 else ""
+    return f"({text})" if text.startswith("-") else text
 
 
 def _fn(name: str) -> str:
@@ -357,7 +370,8 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
     source = fill(
         load_template("reduce.cl"),
         NAME=name,
-        HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}), combine_def])),
+        HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}), combine_def,
+                                        f"#define TGL_COMPENSATED {int(reduce_op is Op.ADD and core.dtype.is_float)}"])),
         FUNCTIONS=functions,
         STRATEGY=strategy,
         FN_PARAMS=fn_params,
@@ -405,18 +419,21 @@ def render_matmul_group(group: KernelGroup, is_load, device, tag: str = "") -> R
     b_base, b_offset, b_strides = _operand_layout(b_node, is_load)
     *batch, M, N = core.shape
     K = a_node.shape[-1]
-    params = {id(a_base): "A", id(b_base): "B"} if a_base is not b_base else {id(a_base): "A"}
-    epilogue = ExprRenderer(lambda st: st.render_linear("oidx"), is_load, core=core, params=dict(params))
+    # The epilogue names everything it reads itself (b0, b1, ...), the matmul's own operands
+    # included: those are passed again as extra arguments, since the helper function cannot see
+    # the kernel's A and B. It returns the root's own type: `(a @ b) > 0` stores bools.
+    epilogue = ExprRenderer(lambda st: st.render_linear("oidx"), is_load, core=core)
     result = epilogue.render(root, ShapeTracker.from_shape(root.shape))
     extra_inputs = epilogue.inputs
     extra_params = tuple(f"__global const {storage_ctype(n.dtype)}* restrict {epilogue.params[id(n)]}"
                          for n in extra_inputs)
     acc_t = value_ctype(core.dtype)
-    if epilogue.lines or result != "acc":
+    out_t = storage_ctype(root.dtype)
+    if epilogue.lines or result != "acc" or root.dtype != core.dtype:
         arg_names = "".join(f", {epilogue.params[id(n)]}" for n in extra_inputs)
         preamble = "\n".join([
-            f"static inline {acc_t} tgl_epilogue({acc_t} acc, int oidx{''.join(', ' + p for p in extra_params)}) {{",
-            *epilogue.lines, f"  return {result};", "}",
+            f"static inline {out_t} tgl_epilogue({acc_t} acc, int oidx{''.join(', ' + p for p in extra_params)}) {{",
+            *epilogue.lines, f"  return ({out_t})({result});", "}",
         ])
         epilogue_expr = f"tgl_epilogue(acc, oidx{arg_names})"
     else:
@@ -424,13 +441,13 @@ def render_matmul_group(group: KernelGroup, is_load, device, tag: str = "") -> R
     spec = MatmulSpec(
         batch_shape=tuple(batch), M=M, N=N, K=K,
         a_offset=a_offset, a_strides=a_strides, b_offset=b_offset, b_strides=b_strides,
-        dtype=acc_t, epilogue=epilogue_expr, extra_params=extra_params, preamble=preamble,
+        dtype=acc_t, out_dtype=out_t, epilogue=epilogue_expr, extra_params=extra_params, preamble=preamble,
     )
     shape = "x".join(map(str, (*batch, M, N, K)))
     rendered = render_matmul(spec, device, suffix=f"_{shape}_{tag}" if tag else f"_{shape}")
     # when A and B are the same memory, the kernel still takes two pointers to it
     inputs = (a_base, b_base, *extra_inputs)
-    nbytes = (root.size + a_base.size + b_base.size) * root.dtype.itemsize
+    nbytes = root.size * root.dtype.itemsize + (a_base.size + b_base.size) * core.dtype.itemsize
     return RenderedKernel(rendered.name, rendered.source, rendered.global_size, rendered.local_size, inputs,
                           options=rendered.options, flops=rendered.flops, nbytes=nbytes)
 

@@ -36,7 +36,8 @@ class MatmulSpec:
     a_strides: tuple[int, ...]  # batch strides, then (m, k); 0 = broadcast
     b_offset: int
     b_strides: tuple[int, ...]  # batch strides, then (k, n)
-    dtype: str = "float"  # "float" or "double"
+    dtype: str = "float"  # "float" or "double": A, B and the accumulator
+    out_dtype: str = ""  # C's storage type, what the epilogue returns ("" = dtype)
     epilogue: str = "acc"  # C expression in `acc` (the dot product) and `oidx` (flat output index)
     extra_params: tuple[str, ...] = ()  # kernel parameters after (C, A, B)
     preamble: str = ""  # C helpers placed before the kernel
@@ -202,6 +203,7 @@ def common_defines(spec: MatmulSpec) -> dict[str, Any]:
     b_sk, b_sn = spec.b_strides[nb:]
     return {
         "DTYPE": spec.dtype,
+        "OUT_T": spec.out_dtype or spec.dtype,
         "MAT_M": spec.M, "MAT_N": spec.N, "MAT_K": spec.K,
         "A_OFFSET": spec.a_offset, "A_SM": a_sm, "A_SK": a_sk,
         "B_OFFSET": spec.b_offset, "B_SK": b_sk, "B_SN": b_sn,
