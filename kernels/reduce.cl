@@ -4,24 +4,43 @@
 {{HEADER}}
 {{FUNCTIONS}}
 
-// Combine the elements [start, end) of output o. Eight independent accumulators break the
-// dependency chain of one running sum, and when the eight reads are neighbours in memory
-// the compiler turns them into one vector load and one vector add.
+// TGL_ACCUMULATE(total, lost, part) adds one block's result to a running total. For float sums
+// it is compensated (Kahan): the rounding error of each addition is kept in `lost` and fed back,
+// so a long sum is as accurate as its blocks (a sum of 10^7 copies of 0.1f is off by ~1e-7,
+// not 7e-4 as one running float sum). Once the total is inf or NaN the compensation stops, so
+// inf stays inf rather than becoming inf - inf = NaN.
+#if TGL_COMPENSATED
+#define TGL_ACCUMULATE(total, lost, part) { \
+    const {{ACC_T}} y_ = (part) - lost, t_ = total + y_; \
+    lost = isfinite(t_) ? (t_ - total) - y_ : 0; total = t_; }
+#else
+#define TGL_ACCUMULATE(total, lost, part) total = {{COMBINE}}(total, part);
+#endif
+#define TGL_BLOCK 512
+
+// Combine the elements [start, end) of output o, block by block. Within a block, eight
+// independent accumulators break the dependency chain of one running sum, and when the eight
+// reads are neighbours in memory the compiler turns them into one vector load and one vector add.
 static inline {{ACC_T}} tgl_reduce_range(int o, int start, int end{{FN_PARAMS}}) {
-  {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-  int r = start;
-  for (; r + 8 <= end; r += 8) {
-    a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
-    a1 = {{COMBINE}}(a1, tgl_value(o, r + 1{{ARGS}}));
-    a2 = {{COMBINE}}(a2, tgl_value(o, r + 2{{ARGS}}));
-    a3 = {{COMBINE}}(a3, tgl_value(o, r + 3{{ARGS}}));
-    a4 = {{COMBINE}}(a4, tgl_value(o, r + 4{{ARGS}}));
-    a5 = {{COMBINE}}(a5, tgl_value(o, r + 5{{ARGS}}));
-    a6 = {{COMBINE}}(a6, tgl_value(o, r + 6{{ARGS}}));
-    a7 = {{COMBINE}}(a7, tgl_value(o, r + 7{{ARGS}}));
+  {{ACC_T}} total = {{IDENTITY}}, lost = 0;
+  for (int block = start; block < end; block += TGL_BLOCK) {
+    const int stop = min(block + TGL_BLOCK, end);
+    {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int r = block;
+    for (; r + 8 <= stop; r += 8) {
+      a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
+      a1 = {{COMBINE}}(a1, tgl_value(o, r + 1{{ARGS}}));
+      a2 = {{COMBINE}}(a2, tgl_value(o, r + 2{{ARGS}}));
+      a3 = {{COMBINE}}(a3, tgl_value(o, r + 3{{ARGS}}));
+      a4 = {{COMBINE}}(a4, tgl_value(o, r + 4{{ARGS}}));
+      a5 = {{COMBINE}}(a5, tgl_value(o, r + 5{{ARGS}}));
+      a6 = {{COMBINE}}(a6, tgl_value(o, r + 6{{ARGS}}));
+      a7 = {{COMBINE}}(a7, tgl_value(o, r + 7{{ARGS}}));
+    }
+    for (; r < stop; r++) a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
+    TGL_ACCUMULATE(total, lost, {{COMBINE}}({{COMBINE}}({{COMBINE}}(a0, a1), {{COMBINE}}(a2, a3)), {{COMBINE}}({{COMBINE}}(a4, a5), {{COMBINE}}(a6, a7))))
   }
-  for (; r < end; r++) a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
-  return {{COMBINE}}({{COMBINE}}({{COMBINE}}(a0, a1), {{COMBINE}}(a2, a3)), {{COMBINE}}({{COMBINE}}(a4, a5), {{COMBINE}}(a6, a7)));
+  return total;
 }
 
 #if {{STRATEGY}} == 0
@@ -37,25 +56,32 @@ __kernel void {{NAME}}({{PARAMS}}) {
 __kernel void {{NAME}}({{PARAMS}}) {
   const int o = get_global_id(0) * 8;
   if (o + 8 <= {{OUTPUTS}}) {
-    {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (int r = 0; r < {{REDUCE_SIZE}}; r++) {
-      a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
-      a1 = {{COMBINE}}(a1, tgl_value(o + 1, r{{ARGS}}));
-      a2 = {{COMBINE}}(a2, tgl_value(o + 2, r{{ARGS}}));
-      a3 = {{COMBINE}}(a3, tgl_value(o + 3, r{{ARGS}}));
-      a4 = {{COMBINE}}(a4, tgl_value(o + 4, r{{ARGS}}));
-      a5 = {{COMBINE}}(a5, tgl_value(o + 5, r{{ARGS}}));
-      a6 = {{COMBINE}}(a6, tgl_value(o + 6, r{{ARGS}}));
-      a7 = {{COMBINE}}(a7, tgl_value(o + 7, r{{ARGS}}));
+    {{ACC_T}} s0 = {{IDENTITY}}, s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+    {{ACC_T}} l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0;
+    for (int block = 0; block < {{REDUCE_SIZE}}; block += TGL_BLOCK) {
+      const int stop = min(block + TGL_BLOCK, {{REDUCE_SIZE}});
+      {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int r = block; r < stop; r++) {
+        a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
+        a1 = {{COMBINE}}(a1, tgl_value(o + 1, r{{ARGS}}));
+        a2 = {{COMBINE}}(a2, tgl_value(o + 2, r{{ARGS}}));
+        a3 = {{COMBINE}}(a3, tgl_value(o + 3, r{{ARGS}}));
+        a4 = {{COMBINE}}(a4, tgl_value(o + 4, r{{ARGS}}));
+        a5 = {{COMBINE}}(a5, tgl_value(o + 5, r{{ARGS}}));
+        a6 = {{COMBINE}}(a6, tgl_value(o + 6, r{{ARGS}}));
+        a7 = {{COMBINE}}(a7, tgl_value(o + 7, r{{ARGS}}));
+      }
+      TGL_ACCUMULATE(s0, l0, a0) TGL_ACCUMULATE(s1, l1, a1) TGL_ACCUMULATE(s2, l2, a2) TGL_ACCUMULATE(s3, l3, a3)
+      TGL_ACCUMULATE(s4, l4, a4) TGL_ACCUMULATE(s5, l5, a5) TGL_ACCUMULATE(s6, l6, a6) TGL_ACCUMULATE(s7, l7, a7)
     }
-    out[o] = tgl_result(a0, o{{ARGS}});
-    out[o + 1] = tgl_result(a1, o + 1{{ARGS}});
-    out[o + 2] = tgl_result(a2, o + 2{{ARGS}});
-    out[o + 3] = tgl_result(a3, o + 3{{ARGS}});
-    out[o + 4] = tgl_result(a4, o + 4{{ARGS}});
-    out[o + 5] = tgl_result(a5, o + 5{{ARGS}});
-    out[o + 6] = tgl_result(a6, o + 6{{ARGS}});
-    out[o + 7] = tgl_result(a7, o + 7{{ARGS}});
+    out[o] = tgl_result(s0, o{{ARGS}});
+    out[o + 1] = tgl_result(s1, o + 1{{ARGS}});
+    out[o + 2] = tgl_result(s2, o + 2{{ARGS}});
+    out[o + 3] = tgl_result(s3, o + 3{{ARGS}});
+    out[o + 4] = tgl_result(s4, o + 4{{ARGS}});
+    out[o + 5] = tgl_result(s5, o + 5{{ARGS}});
+    out[o + 6] = tgl_result(s6, o + 6{{ARGS}});
+    out[o + 7] = tgl_result(s7, o + 7{{ARGS}});
   } else {
     for (int j = o; j < {{OUTPUTS}}; j++) out[j] = tgl_result(tgl_reduce_range(j, 0, {{REDUCE_SIZE}}{{ARGS}}), j{{ARGS}});
   }
