@@ -75,8 +75,9 @@ def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
         return [g / y, -(g * out / y)]
     if op is Op.POW:
         # d/dy x**y = x**y * log(x); at x == 0 that is 0 * -inf: take the limit 0, as torch does
-        dy = (x == 0).where(0.0, g * out * x.log())
-        return [g * y * x.pow(y - 1), dy]
+        # and d/dx = y * x**(y-1) is 0 where y == 0 (not 0 * inf at x == 0), as torch
+        dy = ((x == 0) * (y >= 0)).where(0.0, g * out * x.log())
+        return [(y == 0).where(0.0, g * y * x.pow(y - 1)), dy]
     if op is Op.MAX:
         # ties split the gradient evenly, as torch.maximum does
         share = (x > y).cast(g.dtype) + (x == y).cast(g.dtype) * 0.5

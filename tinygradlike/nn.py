@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from tinygradlike.dtypes import dtypes
+from tinygradlike.graph import Op
 from tinygradlike.tensor import Tensor
 
 
@@ -140,11 +141,16 @@ def _host_array(value: Any) -> np.ndarray:
 
 
 def _assign(target: Tensor, array: np.ndarray) -> None:
-    """Give `target` new values in place: modules and optimizers holding it see the change."""
+    """Give `target` new values in place: modules and optimizers holding it see the change, and
+    so does a jit recording, which keeps reading the same memory. Lazy results that read the old
+    values keep them (Tensor.assign)."""
     fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np))
-    requires_grad = target.requires_grad
-    target.node = fresh.node
     target.grad = None
+    if target.node.op is Op.BUFFER and target.node.buffer is not None:
+        target.assign(fresh)
+        return
+    requires_grad = target.requires_grad  # a lazy or view tensor owns no memory: replace it
+    target.node = fresh.node
     if requires_grad:
         target.requires_grad = True
 
@@ -438,8 +444,17 @@ def _arange(n: int) -> Tensor:
 def cross_entropy(logits: Tensor, labels: Tensor | np.ndarray, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy of logits (N, classes) against integer labels (N,), as torch's
-    F.cross_entropy: mean over the batch of -log softmax(logits)[label]."""
-    labels = labels if isinstance(labels, Tensor) else Tensor(np.asarray(labels, dtype=np.int32))
+    F.cross_entropy: mean over the batch of -log softmax(logits)[label].
+
+    A label outside [0, classes) is an error: labels given as host data (numpy, a list) raise a
+    ValueError here; labels already on the device are checked there, without waiting for them,
+    and make their rows' loss (and so the mean) NaN rather than a plausible number."""
+    if not isinstance(labels, Tensor):
+        host = np.asarray(labels)
+        if host.dtype.kind not in "iu":
+            raise ValueError(f"cross_entropy labels must be integers, got {host.dtype}")
+        _check_labels(host, logits.shape[-1] if logits.ndim else 0)
+        labels = Tensor(host.astype(np.int32))
     if logits.ndim != 2 or labels.shape != logits.shape[:1] or labels.dtype.is_float:
         raise ValueError(f"cross_entropy needs logits (N, classes) and integer labels (N,), "
                          f"got {logits.shape} and {labels.dtype.name}{labels.shape}")
@@ -449,7 +464,16 @@ def cross_entropy(logits: Tensor, labels: Tensor | np.ndarray, reduction: str = 
         target = target * (1 - label_smoothing) + label_smoothing / classes
     # logsumexp - picked logit, rather than -(log_softmax * target): its gradient,
     # softmax - target, needs no reduction over the labels (one kernel less per step)
-    return _reduce(logits.logsumexp(axis=1) - (logits * target).sum(axis=1), reduction)
+    rows = logits.logsumexp(axis=1) - (logits * target).sum(axis=1)
+    rows = ((labels >= 0) * (labels < classes)).where(rows, math.nan)  # fuses: no extra kernel
+    return _reduce(rows, reduction)
+
+
+def _check_labels(labels: np.ndarray, classes: int) -> None:
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.size:
+        raise ValueError(f"cross_entropy label {bad.flat[0]} is out of range for {classes} classes "
+                         f"(labels must be in [0, {classes - 1}])")
 
 
 def mse(prediction: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -34,6 +34,11 @@ class Optimizer:
             if not p.requires_grad:
                 raise ValueError(f"optimizer parameter of shape {p.shape} does not require gradients; "
                                  f"create it with requires_grad=True")
+            if any(src.requires_grad for src in p.node.srcs):
+                raise ValueError(f"optimizer parameter of shape {p.shape} is not a leaf: it is computed from "
+                                 f"other tensors that require gradients, so an update could not change it. "
+                                 f"Optimize the tensors it is made from, or make it a leaf with "
+                                 f".detach().requires_grad_()")
             if all(p is not q for q in self.params):
                 self.params.append(_own_memory(p))
         if not self.params:

@@ -10,6 +10,7 @@ softmax, var, cat, slicing, ...) is composed from them.
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from typing import Any, Iterable, Sequence
 
@@ -69,6 +70,9 @@ class Tensor:
     """
 
     __slots__ = ("node", "grad", "__weakref__")
+    # numpy must not take over `ndarray + tensor` or `np.float64(0.1) * tensor` (it would turn
+    # the tensor into an array and drop the graph): its operators defer to ours instead
+    __array_ufunc__ = None
     __hash__ = object.__hash__  # == builds a comparison; identity keeps tensors usable as dict keys
     _rng = np.random.default_rng(0)
 
@@ -267,8 +271,10 @@ class Tensor:
                              "its own buffer (e.g. a parameter), not a lazy result or a view")
         value = value.cast(self.dtype).contiguous()
         value.realize()
-        node.buffer.copy_from(value.node.base.buffer)
-        self.node = buffer_node(node.buffer, self.dtype, self.shape, requires_grad=node.requires_grad)
+        memory = node.buffer
+        _keep_old_values(node)
+        memory.copy_from(value.node.base.buffer)
+        self.node = buffer_node(memory, self.dtype, self.shape, requires_grad=node.requires_grad)
         return self
 
     def contiguous(self) -> Tensor:
@@ -337,8 +343,8 @@ class Tensor:
         st = node.arg if node.op is Op.VIEW else ShapeTracker.from_shape(node.shape)
         new_st = getattr(st, name)(param)
         base = node.base
-        if new_st.is_contiguous and new_st.shape == base.shape:
-            return Tensor(base)  # x.T.T is x
+        if new_st.is_contiguous and new_st.shape == base.shape and node.requires_grad == base.requires_grad:
+            return Tensor(base)  # x.T.T is x (unless requires_grad was set on a view in between)
         return Tensor(Node(Op.VIEW, (node,), new_st, self.dtype, new_st.shape, move=(name, param)))
 
     def _op(self, op: Op, *others: Tensor, arg: Any = None) -> Tensor:
@@ -350,14 +356,13 @@ class Tensor:
 
     def _broadcasted(self, other: Any, reverse: bool = False) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of one shape and one dtype (numpy/torch rules)."""
+        if isinstance(other, np.ndarray):
+            other = Tensor(other)
         if isinstance(other, Tensor):
             dt = dtypes.promote(self.dtype, other.dtype)
-        elif isinstance(other, (bool, int, float, np.number, np.bool_)):
-            other_dt = dtypes.bool if isinstance(other, (bool, np.bool_)) else (
-                dtypes.int32 if isinstance(other, (int, np.integer)) else dtypes.float32)
-            # a Python number adapts to the tensor unless it needs a wider kind (int tensor + 0.5)
-            dt = self.dtype if self.dtype.is_float or other_dt.priority <= self.dtype.priority else other_dt
-            other = Tensor.full((), other.item() if isinstance(other, np.generic) else other, dt)
+        elif _is_scalar(other):
+            dt = _scalar_with(other, self.dtype)
+            other = Tensor.full((), _check_scalar(other, dt), dt)
         else:
             raise TypeError(f"cannot combine a Tensor with {type(other).__name__} {other!r}; "
                             f"use a Tensor or a Python number")
@@ -417,10 +422,12 @@ class Tensor:
         return (1 + (-self._float()).exp()).reciprocal()
 
     def relu(self) -> Tensor:
-        return self.maximum(0)
+        # `where`, not maximum(x, 0): max splits a tie's gradient, relu'(0) is 0 in torch;
+        # `x <= 0` (not `x > 0`) keeps NaN: relu(nan) is nan
+        return (self <= 0).where(0, self)
 
     def leaky_relu(self, neg_slope: float = 0.01) -> Tensor:
-        return self.relu() - (-neg_slope * self).relu()
+        return (self > 0).where(self, self * neg_slope)  # slope at 0, as torch; NaN stays NaN
 
     def gelu(self) -> Tensor:
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
@@ -435,7 +442,9 @@ class Tensor:
         return self * self.sigmoid()
 
     def abs(self) -> Tensor:
-        return (self < 0).where(-self, self)
+        # max splits the tie at 0 between x and -x, so abs'(0) = 0.5 - 0.5 = 0 (torch's sign(0));
+        # NaN stays NaN and -0.0 becomes 0.0
+        return self.maximum(-self)
 
     def sign(self) -> Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
@@ -446,12 +455,14 @@ class Tensor:
     def square(self) -> Tensor:
         return self * self
 
-    def clip(self, min_: Scalar | None = None, max_: Scalar | None = None) -> Tensor:
+    def clip(self, min_: Scalar | Tensor | None = None, max_: Scalar | Tensor | None = None) -> Tensor:
+        """Limit to [min_, max_] (either may be None). As in torch, the gradient passes where
+        min_ <= x <= max_, bounds included, and NaN stays NaN."""
         out = self
         if min_ is not None:
-            out = out.maximum(min_)
+            out = (out < min_).where(min_, out)
         if max_ is not None:
-            out = out.minimum(max_)
+            out = (out > max_).where(max_, out)
         return out
 
     clamp = clip
@@ -532,8 +543,11 @@ class Tensor:
 
     def where(self, x, y) -> Tensor:
         """Elementwise `x if self else y`, broadcasting all three."""
-        x = x if isinstance(x, Tensor) else Tensor.full((), x, _scalar_dtype(x, y))
-        y = y if isinstance(y, Tensor) else Tensor.full((), y, _scalar_dtype(y, x))
+        for v in (x, y):
+            if not isinstance(v, Tensor) and not _is_scalar(v):
+                raise TypeError(f"where() branches must be Tensors or Python numbers, got {type(v).__name__} {v!r}")
+        x = x if isinstance(x, Tensor) else Tensor.full((), _check_scalar(x, dt := _scalar_dtype(x, y)), dt)
+        y = y if isinstance(y, Tensor) else Tensor.full((), _check_scalar(y, dt := _scalar_dtype(y, x)), dt)
         dt = dtypes.promote(x.dtype, y.dtype)
         shape = broadcast_shape(self.shape, x.shape, y.shape)
         cond = self.cast(dtypes.bool)._expand_to(shape)
@@ -901,6 +915,21 @@ class Tensor:
         return out if bias is None else out + bias
 
 
+def _keep_old_values(node: Node) -> None:
+    """Before memory is overwritten in place, let everything else that reads this node see the
+    values it had when it was read, as eager code would: a lazy loss read after opt.step(), the
+    logits read for accuracy, a backward() through the old graph, another Tensor made from this one.
+
+    Anything that can still read the node holds a reference to it (a consumer's srcs, another
+    Tensor), so its reference count says whether anyone but the owning tensor does: when so,
+    the node moves to a device copy of the old values and the owner gets the memory back.
+    Counted here: the owner's `node` slot, the caller's local, our argument, getrefcount's own."""
+    if sys.getrefcount(node) > 4:
+        keep = _runtime().Buffer(node.buffer.nbytes, node.buffer.device)
+        keep.copy_from(node.buffer)
+        node.buffer = keep
+
+
 # tensors with requires_grad=True, by id (a WeakSet would compare tensors with ==, which builds
 # a graph); backward() fills .grad on those the loss depends on
 _GRAD_TENSORS: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
@@ -918,12 +947,36 @@ def _matmul_operand(t: Tensor) -> Tensor:
     return Tensor(Node(Op.COPY, (node,), None, t.dtype, t.shape))
 
 
-def _scalar_dtype(value: Any, other: Any) -> DType:
-    if isinstance(other, Tensor):
-        return other.dtype
-    if isinstance(value, bool):
+def _is_scalar(value: Any) -> bool:
+    """A Python or numpy number (a 0-d numpy array is data, not a scalar)."""
+    return isinstance(value, (bool, int, float, np.number, np.bool_))
+
+
+def _own_dtype(value: Any) -> DType:
+    """The device type a lone number would get: bool, int32 or float32."""
+    if isinstance(value, (bool, np.bool_)):
         return dtypes.bool
-    return dtypes.int32 if isinstance(value, int) else dtypes.float32
+    return dtypes.int32 if isinstance(value, (int, np.integer)) else dtypes.float32
+
+
+def _scalar_with(value: Any, tensor_dtype: DType) -> DType:
+    """The type of `tensor op number`: the number adapts to the tensor unless it needs a wider
+    kind (int tensor + 0.5 is float32, bool tensor + 2 is int32), as in torch."""
+    own = _own_dtype(value)
+    return tensor_dtype if tensor_dtype.is_float or own.priority <= tensor_dtype.priority else own
+
+
+def _scalar_dtype(value: Any, other: Any) -> DType:
+    return _scalar_with(value, other.dtype) if isinstance(other, Tensor) else _own_dtype(value)
+
+
+def _check_scalar(value: Any, dtype: DType) -> Any:
+    """The number as a Python value, refused where it cannot be represented in `dtype`."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if dtype == dtypes.int32 and not -(2**31) <= value < 2**31:
+        raise ValueError(f"the number {value} does not fit in int32, the device integer type; "
+                         f"use a float tensor (.float()) or a smaller number")
+    return value
 
 
 def _to_numpy(data: Any, dtype: Any) -> np.ndarray:

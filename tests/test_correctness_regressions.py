@@ -1,0 +1,266 @@
+"""Ordinary expressions that were wrong, each pinned against an independent oracle (numpy or
+PyTorch in float64), never against our own output. One behaviour per test."""
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from tinygradlike import Tensor, nn, optim
+from tinygradlike.dtypes import dtypes
+
+rng = np.random.default_rng(7)
+X = np.array([-3.0, -1.0, 0.0, 2.0], np.float32)
+
+
+def close(got, expected, rtol=1e-5, atol=1e-6):
+    got = got.numpy() if isinstance(got, Tensor) else got
+    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(expected, np.float64), rtol=rtol, atol=atol)
+
+
+# --- literals: one renderer for every constant ------------------------------------------------
+
+@pytest.mark.parametrize("expr, expected", [
+    (lambda x: x - (-2.5), lambda x: x + 2.5),
+    (lambda x: x.minimum(-1), lambda x: np.minimum(x, -1)),
+    (lambda x: x.clip(max_=-0.5), lambda x: np.minimum(x, -0.5)),
+    (lambda x: -(-3) * x, lambda x: 3 * x),
+    (lambda x: x * -0.0, lambda x: x * -0.0),
+    (lambda x: (x < -1e30).where(-np.inf, x), lambda x: x),
+])
+def test_negative_constants_compile_and_compute(expr, expected):
+    close(expr(Tensor(X)), expected(X.astype(np.float64)))
+
+
+def test_negative_constant_tensor_abs():
+    close(Tensor.full((3,), -1.0).abs(), np.ones(3))
+
+
+def test_int_min_constant_is_an_int():
+    x = Tensor(np.array([0, 5, -7], np.int32))
+    out = x.maximum(-(2**31))
+    assert out.dtype == dtypes.int32
+    np.testing.assert_array_equal(out.numpy(), [0, 5, -7])
+    np.testing.assert_array_equal((x * 0 + (-(2**31))).numpy(), np.full(3, -(2**31), np.int32))
+
+
+def test_int_constant_outside_int32_is_refused_when_built():
+    with pytest.raises(ValueError, match="does not fit in int32"):
+        Tensor(np.array([1, 2], np.int32)) + 2**40
+
+
+def test_float32_constant_is_rounded_like_the_kernel_computes():
+    # 0.1 as a float32 literal, not 0.1 as a double silently narrowed differently per compiler
+    np.testing.assert_array_equal((Tensor(np.zeros(2, np.float32)) + 0.1).numpy(), np.float32(0.1))
+
+
+# --- matmul epilogues are typed by their own result --------------------------------------------
+
+A = rng.standard_normal((5, 7)).astype(np.float32)
+B = rng.standard_normal((7, 6)).astype(np.float32)
+
+
+def test_matmul_then_comparison_gives_bools():
+    out = (Tensor(A) @ Tensor(B)) > 0
+    assert out.dtype == dtypes.bool
+    np.testing.assert_array_equal(out.numpy(), (A.astype(np.float64) @ B) > 0)
+
+
+def test_matmul_then_int_cast_converts_values():
+    out = (Tensor(A) @ Tensor(B) * 3).int()
+    expected = torch.from_numpy(A).double().matmul(torch.from_numpy(B).double()).mul(3).int().numpy()
+    # float32 vs float64 accumulation can flip the truncation of values within 1e-5 of an integer
+    assert np.abs(out.numpy() - expected).max() <= 1
+
+
+def test_matmul_epilogue_may_read_the_matmuls_own_operands():
+    w_np = rng.standard_normal((6, 6)).astype(np.float32)
+    x_np = rng.standard_normal((6, 6)).astype(np.float32)
+    x, w = Tensor(x_np), Tensor(w_np)
+    c = x @ w
+    close((c @ w) + c, (x_np.astype(np.float64) @ w_np) @ w_np + x_np.astype(np.float64) @ w_np, rtol=1e-4, atol=1e-4)
+    close((x @ w) + x, x_np.astype(np.float64) @ w_np + x_np, rtol=1e-4, atol=1e-4)
+
+
+# --- gradients at kinks, as PyTorch ----------------------------------------------------------
+
+def torch_grad(fn, values):
+    t = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    fn(t).sum().backward()
+    return t.grad.numpy()
+
+
+def our_grad(fn, values):
+    t = Tensor(np.asarray(values, np.float32), requires_grad=True)
+    fn(t).sum().backward()
+    return t.grad.numpy()
+
+
+KINKS = [-1.0, 0.0, 1.0, -0.5, 0.5, 2.0]
+
+
+@pytest.mark.parametrize("name, ours, theirs", [
+    ("relu", Tensor.relu, torch.relu),
+    ("leaky_relu", Tensor.leaky_relu, torch.nn.functional.leaky_relu),
+    ("abs", Tensor.abs, torch.abs),
+    ("clip", lambda t: t.clip(-0.5, 0.5), lambda t: t.clamp(-0.5, 0.5)),
+    ("max_tie", lambda t: t.maximum(t * 0), lambda t: torch.maximum(t, t * 0)),
+])
+def test_gradient_at_kinks_matches_torch(name, ours, theirs):
+    close(our_grad(ours, KINKS), torch_grad(theirs, KINKS))
+
+
+def test_pow_gradients_at_zero_match_torch():
+    for base, exponent in [(0.0, 0.0), (0.0, 2.0), (0.0, 0.5), (2.0, 0.0)]:
+        x = Tensor([base], requires_grad=True)
+        y = Tensor([exponent], requires_grad=True)
+        (x ** y).sum().backward()
+        tx = torch.tensor([base], dtype=torch.float64, requires_grad=True)
+        ty = torch.tensor([exponent], dtype=torch.float64, requires_grad=True)
+        (tx ** ty).sum().backward()
+        close(x.grad, tx.grad.numpy())
+        close(y.grad, ty.grad.numpy())
+
+
+@pytest.mark.parametrize("fn", [Tensor.relu, Tensor.leaky_relu, Tensor.abs, lambda t: t.clip(-1, 1)])
+def test_nan_passes_through_kinked_ops(fn):
+    assert np.isnan(fn(Tensor([np.nan])).numpy()).all()
+
+
+# --- requires_grad, numpy operands, devices ---------------------------------------------------
+
+def test_requires_grad_set_on_a_view_survives_reshape():
+    w = Tensor([1.0, 2.0, 3.0, 4.0]).reshape(2, 2)
+    w.requires_grad = True
+    flat = w.reshape(4)
+    assert flat.requires_grad
+    (flat * Tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+    close(w.grad, [[1, 2], [3, 4]])
+
+
+@pytest.mark.parametrize("left", [np.ones(3), np.ones(3, np.float32), np.float64(0.1), np.float32(2), np.int64(3)])
+def test_numpy_operand_on_the_left_keeps_the_graph(left):
+    w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    for out, expected in [(left + w, np.asarray(left, np.float64) + [1, 2, 3]),
+                          (left * w, np.asarray(left, np.float64) * [1, 2, 3]),
+                          (left - w, np.asarray(left, np.float64) - [1, 2, 3])]:
+        assert isinstance(out, Tensor)
+        close(out, expected)
+    (left * w).sum().backward()
+    close(w.grad, np.broadcast_to(np.asarray(left, np.float64), (3,)))
+
+
+def test_tensor_reports_its_own_device():
+    from tinygradlike import runtime
+
+    t = Tensor([1.0])
+    assert t.device == runtime.get_device().name
+
+
+# --- laziness never changes meaning ---------------------------------------------------------
+
+def test_lazy_result_read_after_assign_sees_old_values():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * 2).sum()
+    w.assign(w.detach() + 1)
+    assert y.item() == 6.0
+    np.testing.assert_array_equal(w.numpy(), [2.0, 3.0])
+
+
+def test_loss_read_after_optimizer_step_is_the_loss_of_that_step():
+    x_np = rng.standard_normal((8, 4)).astype(np.float32)
+    y_np = rng.standard_normal((8, 1)).astype(np.float32)
+    Tensor.manual_seed(3)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+    weights = [p.numpy().copy() for p in model.parameters()]
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    x, y = Tensor(x_np), Tensor(y_np)
+    out = model(x)
+    loss = ((out - y) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    # the oracle: the same model in torch with the weights from before the step
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    with torch.no_grad():
+        for p, w in zip(tm.parameters(), weights):
+            p.copy_(torch.from_numpy(w).reshape(p.shape))
+        expected_out = tm(torch.from_numpy(x_np))
+        expected = ((expected_out - torch.from_numpy(y_np)) ** 2).mean().item()
+    close(loss.item(), expected, rtol=1e-5)
+    close(out, expected_out.numpy(), rtol=1e-5)  # logits read for accuracy after the step
+    # and the parameters did move
+    assert any(not np.allclose(p.numpy(), w) for p, w in zip(model.parameters(), weights))
+
+
+def test_tensor_made_from_a_tensor_keeps_its_values_after_assign():
+    w = Tensor([1.0, 2.0])
+    alias = Tensor(w)
+    w.assign(Tensor([5.0, 6.0]))
+    np.testing.assert_array_equal(alias.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(w.numpy(), [5.0, 6.0])
+
+
+def test_load_state_dict_writes_into_the_same_memory_and_keeps_pending_results():
+    layer = nn.Linear(3, 2)
+    memory = layer.weight.node.buffer
+    x_np = np.array([[1.0, -2.0, 0.5]], np.float32)
+    x = Tensor(x_np)
+    weight, bias = layer.weight.numpy().copy(), layer.bias.numpy().copy()
+    pending = layer(x)
+    layer.load_state_dict({name: np.full(t.shape, 0.5, np.float32) for name, t in layer.state_dict().items()})
+    assert layer.weight.node.buffer is memory  # a jit recording keeps reading the right memory
+    close(pending, x_np.astype(np.float64) @ weight.T + bias)
+    close(layer(x), x_np.astype(np.float64) @ np.full((3, 2), 0.5) + 0.5)
+
+
+def test_assign_without_other_readers_makes_no_copy():
+    from tinygradlike import runtime
+
+    w = Tensor([1.0, 2.0])
+    w.numpy()
+    new = Tensor([3.0, 4.0])
+    new.realize()
+    before = runtime.live_buffers()
+    w.assign(new)
+    gc.collect()
+    assert runtime.live_buffers() == before
+    np.testing.assert_array_equal(w.numpy(), [3.0, 4.0])
+
+
+# --- errors where PyTorch raises ----------------------------------------------------------------
+
+def test_cross_entropy_refuses_host_labels_outside_the_classes():
+    logits = Tensor(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="out of range for 3 classes"):
+        nn.cross_entropy(logits, np.array([0, 5]))
+    with pytest.raises(ValueError, match="out of range"):
+        nn.cross_entropy(logits, [0, -1])
+
+
+def test_cross_entropy_with_device_labels_outside_the_classes_is_nan_not_a_number():
+    logits = Tensor(np.zeros((2, 3), np.float32))
+    assert np.isnan(nn.cross_entropy(logits, Tensor(np.array([0, 5], np.int32))).item())
+    close(nn.cross_entropy(logits, Tensor(np.array([0, 2], np.int32))), np.log(3))
+
+
+def test_optimizer_refuses_a_non_leaf():
+    p = Tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(ValueError, match="not a leaf"):
+        optim.SGD([p], lr=0.1)
+
+
+# --- accuracy -----------------------------------------------------------------------------------
+
+def test_float32_sum_of_ten_million_is_as_accurate_as_torch():
+    n = 10_000_000
+    ours = Tensor.full((n,), 0.1).contiguous().sum().item()
+    theirs = torch.full((n,), 0.1, dtype=torch.float32).sum().item()
+    exact = n * float(np.float32(0.1))
+    assert abs(ours - exact) / exact <= max(2e-6, 4 * abs(theirs - exact) / exact)
+
+
+def test_sum_keeps_inf_and_nan():
+    assert Tensor(np.full(5000, np.inf, np.float32)).sum().item() == np.inf
+    assert np.isnan(Tensor(np.array([np.inf, -np.inf] * 3000, np.float32)).sum().item())
+    assert np.isnan(Tensor(np.array([1.0, np.nan] * 3000, np.float32)).sum().item())
