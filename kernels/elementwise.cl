@@ -3,7 +3,7 @@
 // and every input is read through its view (strides, offset, validity mask) as index math.
 {{HEADER}}
 __kernel void {{NAME}}({{PARAMS}}) {
-  const int gid = get_global_id(0);
+  const {{IDX}} gid = get_global_id(0);
 {{GUARD}}
 {{BODY}}
 {{STORES}}

@@ -21,12 +21,12 @@
 // Combine the elements [start, end) of output o, block by block. Within a block, eight
 // independent accumulators break the dependency chain of one running sum, and when the eight
 // reads are neighbours in memory the compiler turns them into one vector load and one vector add.
-static inline {{ACC_T}} tgl_reduce_range(int o, int start, int end{{FN_PARAMS}}) {
+static inline {{ACC_T}} tgl_reduce_range({{IDX}} o, {{IDX}} start, {{IDX}} end{{FN_PARAMS}}) {
   {{ACC_T}} total = {{IDENTITY}}, lost = 0;
-  for (int block = start; block < end; block += TGL_BLOCK) {
-    const int stop = min(block + TGL_BLOCK, end);
+  for ({{IDX}} block = start; block < end; block += TGL_BLOCK) {
+    const {{IDX}} stop = min(block + TGL_BLOCK, end);
     {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    int r = block;
+    {{IDX}} r = block;
     for (; r + 8 <= stop; r += 8) {
       a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
       a1 = {{COMBINE}}(a1, tgl_value(o, r + 1{{ARGS}}));
@@ -46,7 +46,7 @@ static inline {{ACC_T}} tgl_reduce_range(int o, int start, int end{{FN_PARAMS}})
 #if {{STRATEGY}} == 0
 // Many outputs: one work-item per output walks its whole reduction.
 __kernel void {{NAME}}({{PARAMS}}) {
-  const int o = get_global_id(0);
+  const {{IDX}} o = get_global_id(0);
   if (o < {{OUTPUTS}}) out[o] = tgl_result(tgl_reduce_range(o, 0, {{REDUCE_SIZE}}{{ARGS}}), o{{ARGS}});
 }
 #elif {{STRATEGY}} == 2
@@ -54,14 +54,14 @@ __kernel void {{NAME}}({{PARAMS}}) {
 // (a sum over the rows of a matrix): each work-item takes eight neighbouring outputs and
 // walks the reduction for all eight in step, so each step reads eight neighbours.
 __kernel void {{NAME}}({{PARAMS}}) {
-  const int o = get_global_id(0) * 8;
+  const {{IDX}} o = get_global_id(0) * 8;
   if (o + 8 <= {{OUTPUTS}}) {
     {{ACC_T}} s0 = {{IDENTITY}}, s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
     {{ACC_T}} l0 = 0, l1 = 0, l2 = 0, l3 = 0, l4 = 0, l5 = 0, l6 = 0, l7 = 0;
-    for (int block = 0; block < {{REDUCE_SIZE}}; block += TGL_BLOCK) {
-      const int stop = min(block + TGL_BLOCK, {{REDUCE_SIZE}});
+    for ({{IDX}} block = 0; block < {{REDUCE_SIZE}}; block += TGL_BLOCK) {
+      const {{IDX}} stop = min(block + TGL_BLOCK, ({{IDX}}){{REDUCE_SIZE}});
       {{ACC_T}} a0 = {{IDENTITY}}, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-      for (int r = block; r < stop; r++) {
+      for ({{IDX}} r = block; r < stop; r++) {
         a0 = {{COMBINE}}(a0, tgl_value(o, r{{ARGS}}));
         a1 = {{COMBINE}}(a1, tgl_value(o + 1, r{{ARGS}}));
         a2 = {{COMBINE}}(a2, tgl_value(o + 2, r{{ARGS}}));
@@ -83,7 +83,7 @@ __kernel void {{NAME}}({{PARAMS}}) {
     out[o + 6] = tgl_result(s6, o + 6{{ARGS}});
     out[o + 7] = tgl_result(s7, o + 7{{ARGS}});
   } else {
-    for (int j = o; j < {{OUTPUTS}}; j++) out[j] = tgl_result(tgl_reduce_range(j, 0, {{REDUCE_SIZE}}{{ARGS}}), j{{ARGS}});
+    for ({{IDX}} j = o; j < {{OUTPUTS}}; j++) out[j] = tgl_result(tgl_reduce_range(j, 0, {{REDUCE_SIZE}}{{ARGS}}), j{{ARGS}});
   }
 }
 #else
@@ -98,14 +98,14 @@ __kernel void {{NAME}}({{PARAMS}}, __global {{ACC_T}}* partials, volatile __glob
   __local {{ACC_T}} scratch[{{LOCAL}}];
   __local int is_last;
   const int lid = get_local_id(0);
-  const int o = get_group_id(0) / {{GROUPS_PER_OUTPUT}};
-  const int start = (get_group_id(0) % {{GROUPS_PER_OUTPUT}}) * {{CHUNK}};
-  const int end = min(start + {{CHUNK}}, {{REDUCE_SIZE}});
+  const {{IDX}} o = get_group_id(0) / {{GROUPS_PER_OUTPUT}};
+  const {{IDX}} start = ({{IDX}})(get_group_id(0) % {{GROUPS_PER_OUTPUT}}) * {{CHUNK}};
+  const {{IDX}} end = min(start + {{CHUNK}}, ({{IDX}}){{REDUCE_SIZE}});
 #if {{LOCAL}} == 1
   {{ACC_T}} total = tgl_reduce_range(o, start, end{{ARGS}});
 #else
   {{ACC_T}} acc = {{IDENTITY}};
-  for (int r = start + lid; r < end; r += {{LOCAL}}) acc = {{COMBINE}}(acc, tgl_value(o, r{{ARGS}}));
+  for ({{IDX}} r = start + lid; r < end; r += {{LOCAL}}) acc = {{COMBINE}}(acc, tgl_value(o, r{{ARGS}}));
   scratch[lid] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);
   for (int s = {{LOCAL}} / 2; s > 0; s >>= 1) {

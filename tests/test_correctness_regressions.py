@@ -264,3 +264,27 @@ def test_sum_keeps_inf_and_nan():
     assert Tensor(np.full(5000, np.inf, np.float32)).sum().item() == np.inf
     assert np.isnan(Tensor(np.array([np.inf, -np.inf] * 3000, np.float32)).sum().item())
     assert np.isnan(Tensor(np.array([1.0, np.nan] * 3000, np.float32)).sum().item())
+
+
+# --- 64-bit indices where a kernel needs them ------------------------------------------------------
+
+def test_sum_over_an_expanded_view_of_more_than_two_to_the_31_elements():
+    n = 2**31 + 7
+    assert Tensor.ones(1).expand(n).sum().item() == pytest.approx(n, rel=1e-6)
+    rows = Tensor.ones(2, 1).expand(2, 2**30 + 3).sum(1).numpy()
+    np.testing.assert_allclose(rows, [2**30 + 3] * 2, rtol=1e-6)
+
+
+def test_sum_over_a_padded_view_of_more_than_two_to_the_31_elements():
+    assert Tensor([1.0, 2.0, 3.0]).pad(((2**31, 5),)).sum().item() == 6.0
+
+
+def test_small_kernels_keep_32_bit_indices():
+    from tinygradlike import runtime
+    from tinygradlike.codegen import render_group
+    from tinygradlike.realize import is_memory
+    from tinygradlike.schedule import group_kernels
+
+    group = group_kernels([(Tensor([1.0, 2.0]) * 2).node])[0]
+    source = render_group(group, is_memory, runtime.get_device()).source
+    assert "const int gid" in source and "long" not in source

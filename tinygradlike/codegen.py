@@ -249,6 +249,23 @@ def _dtypes_of(group_root: Node, inputs: list[Node]) -> set[DType]:
     return {group_root.dtype, *(n.dtype for n in inputs)}
 
 
+INT_LIMIT = 2**31 - 1
+
+
+def _index_type(renderers: list[ExprRenderer], *sizes: int) -> str:
+    """`int` for index math, unless some count, memory size or view span of the kernel reaches
+    2^31: then `long`, so a 2^31-element sum (expanded and padded views included) indexes right.
+    64-bit division is slower, so only the kernels that need it pay for it."""
+    spans = list(sizes)
+    for renderer in renderers:
+        spans += [n.base.size for n in renderer.inputs]
+        for st in renderer.index_memo:
+            for view in st.views:
+                spans.append(view.size)
+                spans.append(abs(view.offset) + sum((d - 1) * abs(s) for d, s in zip(view.shape, view.strides)))
+    return "long" if max(spans, default=0) >= INT_LIMIT else "int"
+
+
 def _round_up(n: int, multiple: int) -> int:
     return (n + multiple - 1) // multiple * multiple
 
@@ -272,6 +289,7 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
     source = fill(
         load_template("elementwise.cl"),
         NAME=name,
+        IDX=_index_type([renderer], global_size),
         HEADER=_header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots}),
         PARAMS=", ".join(params),
         GUARD=guard,
@@ -349,10 +367,11 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
     buffer_params = [f"__global const {storage_ctype(n.dtype)}* restrict {params[id(n)]}" for n in inputs]
     arg_names = "".join(f", {params[id(n)]}" for n in inputs)
     fn_params = "".join(", " + p for p in buffer_params)
+    idx = _index_type([prologue, epilogue], outputs * reduce_size)
     functions = "\n".join([
-        f"static inline {acc_t} tgl_value(int o, int r{fn_params}) {{",
+        f"static inline {acc_t} tgl_value({idx} o, {idx} r{fn_params}) {{",
         *prologue.lines, f"  return {value};", "}",
-        f"static inline {storage_ctype(root.dtype)} tgl_result({acc_t} acc, int o{fn_params}) {{",
+        f"static inline {storage_ctype(root.dtype)} tgl_result({acc_t} acc, {idx} o{fn_params}) {{",
         *epilogue.lines, f"  return ({storage_ctype(root.dtype)})({result});", "}",
     ])
     if reduce_op is Op.ADD:
@@ -370,6 +389,7 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
     source = fill(
         load_template("reduce.cl"),
         NAME=name,
+        IDX=idx,
         HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}), combine_def,
                                         f"#define TGL_COMPENSATED {int(reduce_op is Op.ADD and core.dtype.is_float)}"])),
         FUNCTIONS=functions,
