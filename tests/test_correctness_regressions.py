@@ -288,3 +288,35 @@ def test_small_kernels_keep_32_bit_indices():
     group = group_kernels([(Tensor([1.0, 2.0]) * 2).node])[0]
     source = render_group(group, is_memory, runtime.get_device()).source
     assert "const int gid" in source and "long" not in source
+
+
+# --- extremes: NaN and INT_MIN -----------------------------------------------------------------
+
+NAN_ROW = np.array([[1.0, np.nan, 3.0, np.nan], [2.0, 0.0, 2.0, -1.0]], np.float32)
+INTS = np.array([[-(2**31), 5, 0, 2**31 - 1], [3, 3, -4, 7]], np.int32)
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_argmax_and_argmin_pick_the_first_nan_as_torch(op):
+    for axis in (None, 1, -1, 0):
+        ours = getattr(Tensor(NAN_ROW), op)(axis).numpy()
+        theirs = getattr(torch.from_numpy(NAN_ROW), op)(axis).numpy()
+        np.testing.assert_array_equal(ours, theirs)
+
+
+TORCH_REDUCE = {"min": lambda t, axis: t.min() if axis is None else t.amin(axis),
+                "max": lambda t, axis: t.max() if axis is None else t.amax(axis),
+                "argmin": lambda t, axis: t.argmin(axis), "argmax": lambda t, axis: t.argmax(axis)}
+
+
+@pytest.mark.parametrize("op", sorted(TORCH_REDUCE))
+def test_int32_reductions_at_the_extremes(op):
+    for axis in (None, 1, 0):
+        ours = getattr(Tensor(INTS), op)(axis).numpy()
+        np.testing.assert_array_equal(ours, TORCH_REDUCE[op](torch.from_numpy(INTS), axis).numpy())
+
+
+def test_int32_minimum_at_int_min():
+    x = Tensor(INTS[0])
+    np.testing.assert_array_equal(x.minimum(0).numpy(), np.minimum(INTS[0], 0))
+    np.testing.assert_array_equal(x.clip(-5, 5).numpy(), np.clip(INTS[0], -5, 5))

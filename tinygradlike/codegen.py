@@ -114,6 +114,10 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
         if src_dtypes[0].is_float:
             return f"(({a}!={a}||{a}>{b})?{a}:{b})"
         return f"max({a},{b})"
+    if op is Op.MIN:
+        if src_dtypes[0].is_float:
+            return f"(({a}!={a}||{a}<{b})?{a}:{b})"
+        return f"min({a},{b})"
     if op is Op.CMPLT:
         return f"({a}<{b})"
     if op is Op.CMPEQ:
@@ -352,6 +356,18 @@ def _reduce_strategy(outputs: int, reduce_size: int, device, outputs_inner: bool
     return 1, local, groups
 
 
+def _reduce_combine(reduce_op: Op, dtype: DType) -> tuple[str, str, str]:
+    """(identity literal, combine macro name, its #define) of a reduction. Float max and min let
+    a NaN win, as numpy and torch do; fmax/fmin would drop it."""
+    if reduce_op is Op.ADD:
+        return render_const(0, dtype), "TGL_ADD", "#define TGL_ADD(a, b) ((a) + (b))"
+    sign = 1 if reduce_op is Op.MIN else -1
+    bound = sign * math.inf if dtype.is_float else (2**31 - 1 if sign > 0 else -(2**31))
+    name, cmp, fn = ("TGL_MIN", "<", "min") if reduce_op is Op.MIN else ("TGL_MAX", ">", "max")
+    body = f"(((a) != (a) || (a) {cmp} (b)) ? (a) : (b))" if dtype.is_float else f"{fn}(a, b)"
+    return render_const(bound, dtype), name, f"#define {name}(a, b) {body}"
+
+
 def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> RenderedKernel:
     core, root = group.core, group.root
     reduce_op = core.arg[0]
@@ -374,14 +390,7 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
         f"static inline {storage_ctype(root.dtype)} tgl_result({acc_t} acc, {idx} o{fn_params}) {{",
         *epilogue.lines, f"  return ({storage_ctype(root.dtype)})({result});", "}",
     ])
-    if reduce_op is Op.ADD:
-        identity, combine = render_const(0, core.dtype), "TGL_ADD"
-        combine_def = "#define TGL_ADD(a, b) ((a) + (b))"
-    else:
-        lowest = -math.inf if core.dtype.is_float else -(2**31)
-        identity, combine = render_const(lowest, core.dtype), "TGL_MAX"
-        combine_def = ("#define TGL_MAX(a, b) (((a) != (a) || (a) > (b)) ? (a) : (b))" if core.dtype.is_float
-                       else "#define TGL_MAX(a, b) max(a, b)")
+    identity, combine, combine_def = _reduce_combine(reduce_op, core.dtype)
     outputs_inner = _outputs_are_neighbours(prologue.load_contexts)
     strategy, local, groups_per_output = _reduce_strategy(outputs, reduce_size, device, outputs_inner)
     chunk = _round_up(-(-reduce_size // groups_per_output), 8 * local)

@@ -78,9 +78,10 @@ def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
         # and d/dx = y * x**(y-1) is 0 where y == 0 (not 0 * inf at x == 0), as torch
         dy = ((x == 0) * (y >= 0)).where(0.0, g * out * x.log())
         return [(y == 0).where(0.0, g * y * x.pow(y - 1)), dy]
-    if op is Op.MAX:
-        # ties split the gradient evenly, as torch.maximum does
-        share = (x > y).cast(g.dtype) + (x == y).cast(g.dtype) * 0.5
+    if op in (Op.MAX, Op.MIN):
+        # ties split the gradient evenly, as torch.maximum and torch.minimum do
+        wins = (x > y) if op is Op.MAX else (x < y)
+        share = wins.cast(g.dtype) + (x == y).cast(g.dtype) * 0.5
         return [g * share, g * (1 - share)]
     return [None, None]  # comparisons: piecewise constant
 
@@ -95,7 +96,7 @@ def _reduce(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     reduce_op, _axes = node.arg
     if reduce_op is Op.ADD:
         return [g.expand(x.shape)]
-    # max: the gradient goes to the maxima, shared evenly between ties
+    # max and min: the gradient goes to the extremes, shared evenly between ties
     is_max = (x == out.expand(x.shape)).cast(g.dtype)
     count = is_max.sum(axis=_axes, keepdim=True)
     return [is_max * (g / count).expand(x.shape)]
@@ -161,7 +162,7 @@ def _unstride(g: Tensor, steps: tuple[int, ...], shape: tuple[int, ...]) -> Tens
 RULES: dict[Op, Callable] = {
     **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
                               Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM)},
-    **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ)},
+    **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ)},
     Op.WHERE: _where,
     Op.REDUCE: _reduce,
     Op.MATMUL: _matmul,

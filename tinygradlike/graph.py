@@ -38,11 +38,12 @@ class Op(Enum):
     DIV = "div"
     POW = "pow"
     MAX = "max"
+    MIN = "min"            # its own op: -max(-a, -b) overflows at INT_MIN
     CMPLT = "cmplt"
     CMPEQ = "cmpeq"
     # ternary
     WHERE = "where"
-    # reduce: arg is (Op.ADD or Op.MAX, axes); the result keeps reduced axes as size 1
+    # reduce: arg is (Op.ADD, Op.MAX or Op.MIN, axes); the result keeps reduced axes as size 1
     REDUCE = "reduce"
     # matmul: srcs (a, b) shaped (*batch, M, K) and (*batch, K, N)
     MATMUL = "matmul"
@@ -53,7 +54,7 @@ class Op(Enum):
 
 
 UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM})
-BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.CMPLT, Op.CMPEQ})
+BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ})
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 
 

@@ -539,7 +539,7 @@ class Tensor:
         a, b = self._broadcasted(other)
         if a.dtype == dtypes.bool:
             return a._op(Op.MUL, b)  # logical and
-        return -((-a)._op(Op.MAX, -b))
+        return a._op(Op.MIN, b)
 
     def where(self, x, y) -> Tensor:
         """Elementwise `x if self else y`, broadcasting all three."""
@@ -642,9 +642,9 @@ class Tensor:
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
 
     def min(self, axis=None, keepdim: bool = False) -> Tensor:
-        if self.dtype == dtypes.bool:
-            return self.logical_not().max(axis, keepdim).logical_not()
-        return -((-self).max(axis, keepdim))
+        src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
+        out = src._reduce(Op.MIN, axis, keepdim)
+        return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
 
     def mean(self, axis=None, keepdim: bool = False) -> Tensor:
         count = math.prod(self.shape[a] for a in self._axes(axis))
@@ -659,20 +659,26 @@ class Tensor:
         return self.var(axis, keepdim, correction).sqrt()
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
-        """Index of the first maximum (of the flattened tensor when axis is None)."""
+        """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
+        as the maximum, as in torch."""
+        return self._arg_extreme(Tensor.max, axis, keepdim)
+
+    def argmin(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
+        """Index of the first minimum (a NaN counts as the minimum, as in torch)."""
+        return self._arg_extreme(Tensor.min, axis, keepdim)
+
+    def _arg_extreme(self, extreme, axis: int | None, keepdim: bool) -> Tensor:
         if axis is None:
-            return self.flatten().argmax(0)
+            return self.flatten()._arg_extreme(extreme, 0, False)
         axis = _normalize_axis(axis, self.ndim)
         n = self.shape[axis]
         shape = [1] * self.ndim
         shape[axis] = n
         countdown = Tensor(np.arange(n, 0, -1, dtype=np.int32).reshape(shape))
-        is_max = self == self.max(axis, keepdim=True)
-        return n - (is_max.cast(dtypes.int32) * countdown).max(axis, keepdim)
-
-    def argmin(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
-        src = self.logical_not() if self.dtype == dtypes.bool else -self
-        return src.argmax(axis, keepdim)
+        hit = self == extreme(self, axis, keepdim=True)
+        if self.dtype.is_float:
+            hit = hit + (self != self)  # the extreme is NaN exactly when there is a NaN
+        return n - (hit.cast(dtypes.int32) * countdown).max(axis, keepdim)
 
     def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
         m = self._float().max(axis, keepdim=True).detach()
