@@ -320,3 +320,37 @@ def test_int32_minimum_at_int_min():
     x = Tensor(INTS[0])
     np.testing.assert_array_equal(x.minimum(0).numpy(), np.minimum(INTS[0], 0))
     np.testing.assert_array_equal(x.clip(-5, 5).numpy(), np.clip(INTS[0], -5, 5))
+
+
+# --- shape arguments and devices -------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: Tensor.full((2, -1), 1.0), lambda: Tensor.zeros(-2), lambda: Tensor.ones(3, -1),
+                                  lambda: Tensor.randn(-1), lambda: Tensor.ones(2).repeat(-1)])
+def test_negative_sizes_of_a_new_tensor_are_refused(make):
+    with pytest.raises(ValueError, match=">= 0"):
+        make()
+
+
+@pytest.mark.parametrize("op", ["max", "min", "argmax", "argmin"])
+def test_max_of_nothing_is_refused_when_built(op):
+    with pytest.raises(ValueError, match="empty dimension"):
+        getattr(Tensor.zeros(2, 0), op)(1)
+    np.testing.assert_array_equal(Tensor.zeros(2, 0).sum(1).numpy(), [0.0, 0.0])
+
+
+def test_device_is_where_the_memory_is():
+    from tinygradlike import runtime
+
+    devices = runtime.list_devices()
+    if len(devices) < 2:
+        pytest.skip("needs two OpenCL devices")
+    default = runtime.get_device()
+    other = next(d["index"] for d in devices if d["index"] != default.index)
+    runtime.set_device(other)
+    try:
+        t = Tensor([1.0, 2.0])
+    finally:
+        runtime.set_device(default)
+    assert t.device == runtime.open_device(other).name
+    assert (t * 2).device == runtime.open_device(other).name  # a lazy result: its inputs' device
+    assert Tensor([1.0]).device == default.name

@@ -47,6 +47,14 @@ def _shape_args(shape: tuple) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
+def _new_shape(shape: tuple) -> tuple[int, ...]:
+    """The shape of a new tensor: integers >= 0 (where reshape and expand read -1 as 'infer')."""
+    shape = _shape_args(shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"a new tensor's sizes must be >= 0, got {shape}")
+    return shape
+
+
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     """numpy broadcasting: align on the right, size-1 dimensions stretch."""
     ndim = max(len(s) for s in shapes)
@@ -112,7 +120,16 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        return _runtime().get_device().name
+        """The name of the device this tensor's memory is on (for a lazy tensor: its inputs')."""
+        stack, seen = [self.node], set()
+        while stack:  # iterative: a lazy graph may be deep
+            node = stack.pop()
+            if node.buffer is not None:
+                return node.buffer.device.name
+            if id(node) not in seen:
+                seen.add(id(node))
+                stack.extend(node.srcs)
+        return _runtime().get_device().name  # made of constants only: it will run on the default device
 
     @property
     def requires_grad(self) -> bool:
@@ -185,7 +202,7 @@ class Tensor:
 
     @staticmethod
     def full(shape, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-        shape = _shape_args((shape,) if isinstance(shape, (tuple, list)) else (shape,))
+        shape = _new_shape((shape,) if isinstance(shape, (tuple, list)) else (shape,))
         if dtype is None:
             dtype = dtypes.bool if isinstance(fill_value, bool) else (
                 dtypes.int32 if isinstance(fill_value, int) else dtypes.float32)
@@ -199,11 +216,11 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
-        return Tensor.full(_shape_args(shape), 0, dtype, requires_grad)
+        return Tensor.full(_new_shape(shape), 0, dtype, requires_grad)
 
     @staticmethod
     def ones(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
-        return Tensor.full(_shape_args(shape), 1, dtype, requires_grad)
+        return Tensor.full(_new_shape(shape), 1, dtype, requires_grad)
 
     def zeros_like(self) -> Tensor:
         return Tensor.full(self.shape, 0, self.dtype)
@@ -230,24 +247,24 @@ class Tensor:
     @staticmethod
     def rand(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
         """Uniform on [0, 1)."""
-        values = Tensor._rng.random(_shape_args(shape))
+        values = Tensor._rng.random(_new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def randn(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
         """Standard normal."""
-        values = Tensor._rng.standard_normal(_shape_args(shape))
+        values = Tensor._rng.standard_normal(_new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def uniform(*shape, low: float = 0.0, high: float = 1.0, dtype: Any = dtypes.float32,
                 requires_grad: bool = False) -> Tensor:
-        values = Tensor._rng.uniform(low, high, _shape_args(shape))
+        values = Tensor._rng.uniform(low, high, _new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def randint(*shape, low: int = 0, high: int = 10) -> Tensor:
-        return Tensor(Tensor._rng.integers(low, high, _shape_args(shape)).astype(np.int32))
+        return Tensor(Tensor._rng.integers(low, high, _new_shape(shape)).astype(np.int32))
 
     # -- realizing and reading ----------------------------------------------------------
     def realize(self, *others: Tensor) -> Tensor:
@@ -626,6 +643,9 @@ class Tensor:
 
     def _reduce(self, op: Op, axis, keepdim: bool) -> Tensor:
         axes = self._axes(axis)
+        if op is not Op.ADD and any(self.shape[a] == 0 for a in axes):
+            raise ValueError(f"{op.value}() over an empty dimension of {self.shape} has no value (axis {axis}); "
+                             f"as in torch, reduce over non-empty dimensions only, or use sum()")
         kept = tuple(1 if i in axes else s for i, s in enumerate(self.shape))
         out = Tensor(Node(Op.REDUCE, (self.node,), (op, axes), self.dtype, kept)) if axes else self
         if keepdim:
@@ -881,7 +901,7 @@ class Tensor:
         return tensors[0].unsqueeze(dim).cat(*(t.unsqueeze(dim) for t in tensors[1:]), dim=dim)
 
     def repeat(self, *repeats) -> Tensor:
-        repeats = _shape_args(repeats)
+        repeats = _new_shape(repeats)
         base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
         expanded = base.reshape(tuple(x for s in base.shape for x in (1, s)))
         expanded = expanded.expand(tuple(x for r, s in zip(repeats, base.shape) for x in (r, s)))
