@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+from opencl_drivers import skip_reason
 
 from tinygradlike.matmul_kernel import (
     CpuBlocking, MatmulSpec, cpu_blocking, cpu_local_bytes, fill_template, fit_local_memory,
@@ -51,6 +52,9 @@ def device(request):
     if request.param is None:
         pytest.skip("no OpenCL platform")
     dev = request.param.get_devices()[0]
+    reason = skip_reason(dev, request.param.version)
+    if reason:
+        pytest.skip(reason)
     ctx = cl.Context([dev])
     info = DeviceInfo(
         is_gpu=bool(dev.type & cl.device_type.GPU), is_cpu=bool(dev.type & cl.device_type.CPU),

@@ -7,6 +7,7 @@ import uuid
 
 import numpy as np
 import pytest
+from opencl_drivers import skip_reason
 
 from tinygradlike import runtime as rt
 from tinygradlike.dtypes import DType, dtypes
@@ -41,7 +42,11 @@ def find_device(pip: bool) -> rt.Device:
     for d in rt.list_devices():
         is_pocl = "portable computing language" in d["platform_name"].lower()
         if is_pocl and d["is_pip_pocl"] == pip:
-            return rt.open_device(d["index"])
+            device = rt.open_device(d["index"])
+            reason = skip_reason(device.cl_device, d["index"])
+            if reason:
+                pytest.skip(reason)
+            return device
     pytest.skip("the pip PoCL is not installed" if pip else "no system PoCL (apt-get install pocl-opencl-icd)")
 
 

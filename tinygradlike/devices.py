@@ -13,7 +13,8 @@ import re
 import pyopencl as cl
 
 INSTALL_HELP = (
-    "tinygradlike needs an OpenCL device and found none. Install one of:\n"
+    "tinygradlike needs an OpenCL device and found none: the OpenCL loader lists no platform with a device "
+    "(it reads the .icd files in /etc/OpenCL/vendors, or in $OCL_ICD_VENDORS if set). Install one of:\n"
     "  pip install pocl-binary-distribution   (or: pip install \"pyopencl[pocl]\") -- a CPU device, zero setup\n"
     "  apt-get install pocl-opencl-icd         -- Debian/Ubuntu's PoCL, a faster CPU device\n"
     "  your GPU vendor's OpenCL driver         -- NVIDIA, AMD (ROCm) or Intel (compute-runtime)\n"
@@ -35,14 +36,24 @@ def choose_device(platforms_info: list[dict], spec: str | None) -> str:
     the preference decides among them). RuntimeError with install help if there is no device;
     ValueError listing the devices if spec matches none."""
     if not platforms_info:
-        raise RuntimeError(INSTALL_HELP)
+        asked = f"\n(TGL_DEVICE={spec!r} is set, but there is no device for it to choose from.)" if spec else ""
+        raise RuntimeError(INSTALL_HELP + asked)
     candidates = platforms_info
     if spec:
         candidates = _match_spec(platforms_info, spec.strip())
         if not candidates:
-            listing = "\n".join(f"  {summarize(info)}" for info in platforms_info)
-            raise ValueError(f"TGL_DEVICE={spec!r} matches no OpenCL device. Devices:\n{listing}\n{SPEC_HELP}")
+            raise ValueError(_no_match_message(platforms_info, spec.strip()))
     return min(candidates, key=_preference)["index"]
+
+
+def _no_match_message(platforms_info: list[dict], spec: str) -> str:
+    if re.fullmatch(r"\d+:\d+", spec):
+        why = f"there is no device {spec}"
+    else:
+        why = f"no platform name, version, device name or kind contains {spec!r}"
+    listing = "\n".join(f"  {summarize(info)}" for info in platforms_info)
+    return (f"TGL_DEVICE={spec!r} matches no OpenCL device: {why}.\nThe devices are:\n{listing}\n"
+            f"{SPEC_HELP}; or unset TGL_DEVICE for the default choice.")
 
 
 def _match_spec(platforms_info: list[dict], spec: str) -> list[dict]:

@@ -10,7 +10,9 @@ Environment variables (read lazily, except TGL_DEBUG, read at import):
   ("debian", "3.0-rc2", "nvidia", "gpu", "cpu"). Default: a GPU, else a system CPU OpenCL,
   else the PyPI PoCL (`pocl-binary-distribution`).
 - TGL_CACHE_DIR: where compiled program binaries are kept (default ~/.cache/tinygradlike, or
-  $XDG_CACHE_HOME/tinygradlike). "" or "0" turns the disk cache off.
+  $XDG_CACHE_HOME/tinygradlike). "" or "0" turns the disk cache off. Each file says what it
+  was built from and carries its binary's sha256; a file that does not match is deleted and
+  rebuilt, never handed to OpenCL.
 - TGL_DEBUG: 1 prints a line per compile, 2 also one line per launch with its time, GFLOPS and
   GB/s (it waits for every kernel, so timings are real and the run is slower), 4 also prints
   the source of each compiled kernel. Everything goes to stderr.
@@ -25,6 +27,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +38,11 @@ import pyopencl as cl
 
 from tinygradlike.devices import INSTALL_HELP, choose_device, enumerate_devices, summarize
 
-CACHE_FORMAT = "tgl-program-cache-v1"  # bump to invalidate every binary on disk
+CACHE_FORMAT = "tgl-program-cache-v2"  # bump to invalidate every binary on disk
+# Every cache file is MAGIC, then the sha256 of what it was built from (CACHE_FORMAT, device,
+# options, source), then the sha256 of the binary, then the binary. PoCL crashes the process on
+# a truncated binary, so nothing reaches OpenCL before all three are checked.
+_CACHE_MAGIC = b"TGLPROG2"
 
 # ---------------------------------------------------------------- debug level and counters
 
@@ -50,9 +57,9 @@ def _read_debug_env() -> int:
 _DEBUG = _read_debug_env()
 
 _COUNTER_NAMES = (
-    "kernels_launched", "kernels_compiled", "compile_seconds", "cache_hits_memory",
-    "cache_hits_disk", "buffers_allocated", "bytes_allocated", "buffers_reused",
-    "bytes_copied_in", "bytes_copied_out", "synchronizations",
+    "kernels_launched", "kernels_compiled", "compile_seconds", "first_launch_seconds",
+    "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
+    "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "synchronizations",
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
@@ -60,9 +67,17 @@ _live_buffers = 0
 
 def stats() -> dict:
     """Counters since the last reset_stats(): kernels_launched, kernels_compiled (builds from
-    source only), compile_seconds, cache_hits_memory, cache_hits_disk, buffers_allocated and
-    bytes_allocated (real device allocations, pool hits excluded), buffers_reused (pool hits),
-    bytes_copied_in/out, synchronizations; plus live_buffers (a gauge, never reset)."""
+    source only), compile_seconds, first_launch_seconds, cache_hits_memory, cache_hits_disk,
+    cache_entries_rejected (corrupt or foreign disk cache files, deleted and rebuilt),
+    buffers_allocated and bytes_allocated (real device allocations, pool hits excluded),
+    buffers_reused (pool hits), bytes_copied_in/out, synchronizations; plus live_buffers (a
+    gauge, never reset).
+
+    compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
+    generates the machine code at the first launch of a kernel for each local size, not in the
+    build. So the first launch of each (kernel, local size) waits for the queue to drain and
+    for the kernel to finish, and that wall time (one run of the kernel included) counts as
+    compile time. Only those first launches wait; they are not counted in synchronizations."""
     return {**_counters, "live_buffers": _live_buffers}
 
 
@@ -151,6 +166,8 @@ class Device:
         self.local_mem_size: int = cl_device.local_mem_size
         self.preferred_vector_width_float: int = cl_device.preferred_vector_width_float
         self.global_mem_size: int = cl_device.global_mem_size
+        self.max_mem_alloc_size: int = cl_device.max_mem_alloc_size
+        self.live_bytes = 0  # held by live Buffers; with pool.pooled_bytes, what we hold in all
         # Binaries are only valid for the same device and compiler, so all of these go in the key.
         self.cache_key = "|".join((self.platform_name, self.platform_version, self.name,
                                    cl_device.version, self.driver_version))
@@ -199,7 +216,12 @@ def open_device(spec: str | None = None) -> Device:
     index = choose_device([info for info, _ in found], spec)
     if index not in _opened:
         info, cl_device = next((info, d) for info, d in found if info["index"] == index)
-        _opened[index] = Device(info, cl_device)
+        try:
+            _opened[index] = Device(info, cl_device)
+        except cl.Error as e:  # a driver can list a device it then fails to open
+            others = "\n".join(f"  {summarize(i)}" for i, _ in found if i["index"] != index) or "  (none)"
+            raise RuntimeError(f"could not open OpenCL device {summarize(info)}: {e}\n"
+                               f"Choose another with TGL_DEVICE=P:D; the others are:\n{others}") from e
     return _opened[index]
 
 
@@ -271,6 +293,8 @@ class Buffer:
         global _live_buffers
         if _host is not None:
             _refuse_upload_while_recording()
+        if int(nbytes) < 0:
+            raise ValueError(f"a Buffer needs nbytes >= 0, got {nbytes}")
         self.device = device = device or get_device()
         self.nbytes = int(nbytes)
         self._size = max(self.nbytes, 1)  # OpenCL rejects size-0 buffers
@@ -283,6 +307,7 @@ class Buffer:
         else:
             self.cl = _allocate(device, self._size, _host)
         _live_buffers += 1
+        device.live_bytes += self._size
 
     @classmethod
     def from_numpy(cls, arr: np.ndarray, device: Device | None = None) -> Buffer:
@@ -309,8 +334,9 @@ class Buffer:
             raise ValueError(f"copy_from a Buffer of {src.nbytes} bytes into one of {self.nbytes} bytes")
         if self.nbytes:
             cl.enqueue_copy(self.device.queue, self.cl, src.cl, byte_count=self.nbytes)
-        if _recording is not None:
-            _recording.append((None, self, src, None))
+        recording = _capture.commands
+        if recording is not None:
+            recording.append((None, self, src, None))
 
     def to_numpy(self, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
         """A new host array read from this buffer. Waits for every command enqueued before it:
@@ -333,6 +359,7 @@ class Buffer:
             return
         try:
             _live_buffers -= 1
+            self.device.live_bytes -= self._size
             self.device.pool.give(buffer, self._size)
         except Exception:  # interpreter shutdown: module globals may already be gone
             pass
@@ -342,6 +369,7 @@ class Buffer:
 
 
 def _allocate(device: Device, size: int, host: np.ndarray | None) -> cl.Buffer:
+    _check_fits(device, size)
     flags = cl.mem_flags.READ_WRITE
     try:
         if host is not None and host.nbytes == size:
@@ -351,11 +379,39 @@ def _allocate(device: Device, size: int, host: np.ndarray | None) -> cl.Buffer:
         else:
             buffer = cl.Buffer(device.ctx, flags, size)
     except cl.Error as e:
-        raise MemoryError(f"could not allocate {size} bytes on {device.name} "
-                          f"({device.pool.pooled_bytes} bytes pooled, {_live_buffers} live buffers): {e}") from e
+        raise MemoryError(f"could not allocate {format_bytes(size)} on {device.index} {device.name} "
+                          f"({format_bytes(device.live_bytes)} held by live buffers, "
+                          f"{format_bytes(device.pool.pooled_bytes)} pooled): {e}") from e
     _counters["buffers_allocated"] += 1
     _counters["bytes_allocated"] += size
     return buffer
+
+
+def _check_fits(device: Device, size: int) -> None:
+    """MemoryError before OpenCL is asked for more than the device has: PoCL hands out more
+    than global_mem_size, and the process is then killed when the memory is first touched."""
+    fix = "use smaller tensors (a smaller batch or model), or choose a device with more memory with TGL_DEVICE."
+    where = f"{format_bytes(size)} on {device.index} {device.name}"
+    if size > min(device.max_mem_alloc_size, device.global_mem_size):
+        raise MemoryError(f"cannot allocate {where}: one buffer may be at most "
+                          f"{format_bytes(device.max_mem_alloc_size)} (max_mem_alloc_size) and the device has "
+                          f"{format_bytes(device.global_mem_size)} (global_mem_size). To fix: {fix}")
+    if device.live_bytes + device.pool.pooled_bytes + size > device.global_mem_size:
+        device.pool.clear()  # pooled memory is ours to give back before giving up
+    if device.live_bytes + size > device.global_mem_size:
+        raise MemoryError(f"cannot allocate {where}: live buffers already hold {format_bytes(device.live_bytes)} "
+                          f"of its {format_bytes(device.global_mem_size)} (global_mem_size). To fix: free tensors "
+                          f"that are no longer needed (del them), {fix}")
+
+
+def format_bytes(n: int) -> str:
+    """A size for people: '4.0 TiB (4398046511104 bytes)', or '12 bytes'."""
+    value, unit = float(n), "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if value < 1024 or unit == "PiB":
+            break
+        value /= 1024
+    return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({n} bytes)"
 
 
 # --- profiling: which kernels are slow -------------------------------------------------------
@@ -421,26 +477,36 @@ def profile() -> Iterator[ProfileReport]:
 # While a capture is open, every launch and device-side copy is appended to it as
 # (kernel, global_size, local_size, args) or (None, dst, src, None); replay() enqueues them
 # again, with some buffers swapped for others. Uploads cannot be replayed (the host data
-# would be frozen), so they are refused while recording.
+# would be frozen), so they are refused while recording. A capture belongs to the thread that
+# opened it: another thread's launches are not part of it, and its uploads are not refused.
 
-_recording: list | None = None
+
+class _Capture(threading.local):
+    commands: list | None = None  # the open capture of this thread (a class default per thread)
+
+
+_capture = _Capture()
 
 
 @contextmanager
 def capture() -> Iterator[list]:
-    """Record the launches and device copies enqueued inside the block."""
-    global _recording
-    if _recording is not None:
-        raise RuntimeError("captures cannot nest")
-    _recording = commands = []
+    """Record the launches and device copies this thread enqueues inside the block."""
+    if _capture.commands is not None:
+        raise RuntimeError("captures cannot nest: this thread is already capturing")
+    _capture.commands = commands = []
     try:
         yield commands
     finally:
-        _recording = None
+        _capture.commands = None
+
+
+def capturing() -> bool:
+    """Whether this thread has a capture open."""
+    return _capture.commands is not None
 
 
 def _refuse_upload_while_recording() -> None:
-    if _recording is not None:
+    if _capture.commands is not None:
         raise RuntimeError("host data was uploaded while a jit was capturing (a Tensor made from numpy, "
                            "a list or rand/randn inside the jitted function): a replay would reuse the "
                            "same data. Make such tensors outside and pass them in as arguments.")
@@ -473,24 +539,38 @@ def clear_pool(device: Device | None = None) -> None:
 # ---------------------------------------------------------------- programs and kernels
 
 class CompileError(RuntimeError):
-    """An OpenCL build failed. The message holds the compiler log and the numbered source."""
+    """An OpenCL build failed. The message holds the compiler log and the numbered source, and
+    ends with a hint when the log shows that the driver, not the source, is at fault."""
 
     def __init__(self, name: str, source: str, options: tuple[str, ...], log: str, device: Device):
         self.name, self.source, self.options, self.log = name, source, options, log
+        self.hint = _driver_fault_hint(log, device)
         numbered = "\n".join(f"{i:4d} | {line}" for i, line in enumerate(source.splitlines(), 1))
         super().__init__(
             f"OpenCL build of kernel '{name}' failed on {device.name} ({device.platform_version.split('  ')[0]}), "
-            f"options {list(options)}\n--- compiler log ---\n{log.strip()}\n--- source ---\n{numbered}")
+            f"options {list(options)}\n--- compiler log ---\n{log.strip()}\n--- source ---\n{numbered}"
+            + (f"\n--- hint ---\n{self.hint}" if self.hint else ""))
+
+
+def _driver_fault_hint(log: str, device: Device) -> str | None:
+    """What to do when the build log shows a driver that cannot build any kernel at all."""
+    if "unknown target CPU" in log:  # an LLVM older than the CPU (the pip PoCL's LLVM 14 on Zen 4)
+        driver = f"{device.index} {device.platform_version.split('  ')[0]}"
+        return (f"this OpenCL driver ({driver}) cannot build any kernel here: its LLVM does not know this CPU. "
+                "Install Debian's PoCL (`apt-get install pocl-opencl-icd`) or another OpenCL driver, and "
+                "choose it with TGL_DEVICE (`python -m tinygradlike devices` lists them).")
+    return None
 
 
 class Kernel:
     """A compiled kernel, callable to enqueue a launch."""
 
-    __slots__ = ("name", "source", "device", "_cl", "_typed")
+    __slots__ = ("name", "source", "device", "_cl", "_typed", "_timed_local_sizes")
 
     def __init__(self, name: str, source: str, device: Device, program: cl.Program):
         self.name, self.source, self.device = name, source, device
         self._typed = False
+        self._timed_local_sizes: set = set()
         try:
             self._cl = cl.Kernel(program, name)
         except cl.Error:
@@ -498,8 +578,9 @@ class Kernel:
 
     def __call__(self, global_size: tuple, local_size: tuple | None, *args: Any, flops: int = 0, nbytes: int = 0) -> None:
         """Enqueue one launch. args are Buffers or numpy scalars (np.int32, np.float32, ...).
-        Never waits, except under TGL_DEBUG>=2 where it times the kernel. An empty global
-        size (a 0-length dim) launches nothing."""
+        Never waits, except at the first launch for each local size (PoCL compiles then; timed
+        into stats()["compile_seconds"]) and under TGL_DEBUG>=2 where it times every launch.
+        An empty global size (a 0-length dim) launches nothing."""
         if 0 in global_size:
             return
         if not self._typed:
@@ -509,14 +590,36 @@ class Kernel:
         except cl.Error as e:
             kinds = ", ".join(type(a).__name__ for a in args)
             raise TypeError(f"kernel {self.name!r}: bad arguments ({kinds}); pass Buffers and numpy scalars: {e}") from e
-        event = cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
+        event = self._enqueue(global_size, local_size)
         _counters["kernels_launched"] += 1
-        if _recording is not None:
-            _recording.append((self, global_size, local_size, args))
+        recording = _capture.commands
+        if recording is not None:
+            recording.append((self, global_size, local_size, args))
         if _DEBUG >= 2:
             _report_launch(self, event, global_size, local_size, flops, nbytes)
         if _profile is not None:
             _profile.append((self.name, event, flops, nbytes))
+
+    def _enqueue(self, global_size: tuple, local_size: tuple | None) -> cl.Event:
+        """Enqueue without waiting, except the first time for this local size: PoCL turns the
+        built program into machine code at that launch, so it is timed (to the kernel's end)
+        and counted as compile time, which stats() would otherwise undercount."""
+        local_key = None if local_size is None else tuple(local_size)
+        queue = self.device.queue
+        if local_key in self._timed_local_sizes:
+            return cl.enqueue_nd_range_kernel(queue, self._cl, global_size, local_size)
+        queue.finish()  # earlier kernels must not count as this one's compile time
+        start = time.perf_counter()
+        event = cl.enqueue_nd_range_kernel(queue, self._cl, global_size, local_size)
+        event.wait()
+        seconds = time.perf_counter() - start
+        self._timed_local_sizes.add(local_key)
+        _counters["first_launch_seconds"] += seconds
+        _counters["compile_seconds"] += seconds
+        if _DEBUG >= 1:
+            _log(f"tgl compile {self.name}: first launch with local={_format_size(local_key)} took "
+                 f"{seconds * 1e3:.1f} ms on {self.device.index}")
+        return event
 
     def _declare_arg_types(self, args: tuple) -> None:
         """Tell pyopencl the scalar types once, from the first launch: without them every
@@ -595,9 +698,10 @@ def cache_dir() -> Path | None:
 
 
 def _load_or_build(device: Device, source: str, name: str, options: tuple[str, ...]) -> cl.Program:
+    digest = _cache_digest(device, source, options)
     path = _binary_path(device, source, options)
     start = time.perf_counter()
-    program = _load_binary(device, path, options) if path is not None and path.exists() else None
+    program = _load_binary(device, path, digest, name, options) if path is not None else None
     if program is not None:
         _counters["cache_hits_disk"] += 1
         how = "loaded from disk cache"
@@ -606,7 +710,7 @@ def _load_or_build(device: Device, source: str, name: str, options: tuple[str, .
         _counters["kernels_compiled"] += 1
         how = "built from source"
         if path is not None:
-            _store_binary(path, program)
+            _store_binary(path, digest, program)
     seconds = time.perf_counter() - start
     _counters["compile_seconds"] += seconds
     if _DEBUG >= 1:
@@ -616,23 +720,77 @@ def _load_or_build(device: Device, source: str, name: str, options: tuple[str, .
     return program
 
 
+def _cache_digest(device: Device, source: str, options: tuple[str, ...]) -> bytes:
+    """The sha256 of everything a binary depends on: cache format, device and driver, options, source."""
+    return hashlib.sha256("\0".join((CACHE_FORMAT, device.cache_key, " ".join(options), source)).encode()).digest()
+
+
 def _binary_path(device: Device, source: str, options: tuple[str, ...]) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
-    digest = hashlib.sha256("\0".join((CACHE_FORMAT, device.cache_key, " ".join(options), source)).encode()).hexdigest()
-    return folder / f"{digest}.bin"
+    return folder / f"{_cache_digest(device, source, options).hex()}.bin"
 
 
-def _load_binary(device: Device, path: Path, options: tuple[str, ...]) -> cl.Program | None:
-    """The program from a cached binary, or None if it cannot be read or loaded (a rebuild follows)."""
+class _BadCacheEntry(Exception):
+    """A disk cache file that must not be used; the message says why."""
+
+
+def _load_binary(device: Device, path: Path, digest: bytes, name: str,
+                 options: tuple[str, ...]) -> cl.Program | None:
+    """The program in the cache file at path, or None when there is none or it is unusable.
+    An unusable file is deleted, so the source build that follows writes a good one."""
     try:
-        binary = path.read_bytes()
-        return cl.Program(device.ctx, [device.cl_device], [binary]).build(options=list(options))
-    except (OSError, cl.Error) as e:
-        if _DEBUG >= 1:
-            _log(f"tgl compile: ignoring unusable cached binary {path}: {str(e).splitlines()[0] if str(e) else e!r}")
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
+    except OSError as e:  # unreadable, e.g. another user's file: build, and leave it alone
+        if _DEBUG >= 1:
+            _log(f"tgl compile: cannot read the disk cache file {path}: {e}")
+        return None
+    try:
+        return _program_from_binary(device, _unpack_cache_entry(raw, digest), name, options)
+    except _BadCacheEntry as e:
+        _reject_cache_entry(path, str(e))
+        return None
+
+
+def _pack_cache_entry(digest: bytes, binary: bytes) -> bytes:
+    return _CACHE_MAGIC + digest + hashlib.sha256(binary).digest() + binary
+
+
+def _unpack_cache_entry(raw: bytes, digest: bytes) -> bytes:
+    """The binary in a cache file, once its magic, the digest of what it was built from and
+    the binary's own sha256 all match: OpenCL must never see a truncated or foreign binary."""
+    head = len(_CACHE_MAGIC)
+    if raw[:head] != _CACHE_MAGIC:
+        raise _BadCacheEntry(f"it does not start with {_CACHE_MAGIC!r} (an older format, or garbage)")
+    if raw[head:head + 32] != digest:
+        raise _BadCacheEntry("it was built from another source, options or device")
+    binary = raw[head + 64:]
+    if hashlib.sha256(binary).digest() != raw[head + 32:head + 64]:
+        raise _BadCacheEntry("the binary does not match its sha256 (truncated or corrupted)")
+    return binary
+
+
+def _program_from_binary(device: Device, binary: bytes, name: str, options: tuple[str, ...]) -> cl.Program:
+    try:
+        program = cl.Program(device.ctx, [device.cl_device], [binary]).build(options=list(options))
+    except cl.Error as e:
+        raise _BadCacheEntry(f"OpenCL cannot load it: {str(e).splitlines()[0] if str(e) else e!r}") from None
+    if name not in program.kernel_names.split(";"):  # a wrong program is as corrupt as a bad one
+        raise _BadCacheEntry(f"it has no kernel {name!r}, only {program.kernel_names!r}")
+    return program
+
+
+def _reject_cache_entry(path: Path, problem: str) -> None:
+    _counters["cache_entries_rejected"] += 1
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # the rebuild's os.replace overwrites it anyway
+    if _DEBUG >= 1:
+        _log(f"tgl compile: deleted the unusable disk cache file {path} ({problem}); building from source")
 
 
 def _build_source(device: Device, source: str, name: str, options: tuple[str, ...]) -> cl.Program:
@@ -651,10 +809,10 @@ def _build_log(program: cl.Program, device: Device) -> str:
         return ""
 
 
-def _store_binary(path: Path, program: cl.Program) -> None:
-    """Write the binary to a temporary file and rename it, so a reader never sees half a file."""
+def _store_binary(path: Path, digest: bytes, program: cl.Program) -> None:
+    """Write the cache entry to a temporary file and rename it, so a reader never sees half a file."""
     try:
-        binary = program.get_info(cl.program_info.BINARIES)[0]
+        entry = _pack_cache_entry(digest, program.get_info(cl.program_info.BINARIES)[0])
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".bin")
     except (OSError, cl.Error) as e:  # a read-only home must not stop the program from running
@@ -663,7 +821,7 @@ def _store_binary(path: Path, program: cl.Program) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(binary)
+            f.write(entry)
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -24,6 +24,7 @@ _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, 
                        "I32": np.int32, "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
 _DTYPE_NAMES = {np.dtype(v): k for k, v in _SAFETENSORS_DTYPES.items()}
 _MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit: a larger one is garbage
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
 
 def save_state(state: dict[str, Any], path: str | Path) -> None:
@@ -61,7 +62,7 @@ def encode_safetensors(arrays: dict[str, np.ndarray], metadata: dict[str, str] |
     header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     chunks, offset = [], 0
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = np.asarray(arrays[name], order="C")  # not ascontiguousarray: it turns 0-d into 1-d
         if array.dtype not in _DTYPE_NAMES:
             raise ValueError(f"safetensors cannot store {name!r} of dtype {array.dtype}")
         data = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -90,16 +91,21 @@ def decode_safetensors(raw: bytes, name: str = "<bytes>") -> dict[str, np.ndarra
         raise bad(f"the header is not JSON ({e})") from None
     if not isinstance(header, dict):
         raise bad("the header is not a JSON object")
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", None)
+    strings = isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
+    if metadata is not None and not strings:  # the reference implementation refuses these too
+        raise bad(f"__metadata__ must be an object of strings, got {metadata!r}")
     data = memoryview(raw)[8 + n:]
-    out, ends = {}, []
+    out, spans = {}, []
     for key, entry in header.items():
         out[key] = _decode_entry(key, entry, data, bad)
-        ends.append(entry["data_offsets"])
+        spans.append((*entry["data_offsets"], key))
     covered = 0
-    for begin, end in sorted(ends):
+    for begin, end, key in sorted(spans):
         if begin != covered:
-            raise bad(f"tensor data overlaps or leaves a hole at byte {covered}")
+            problem = "overlaps the tensor before it" if begin < covered else "leaves a hole before it"
+            raise bad(f"tensor {key!r} starts at byte {begin} but the tensors before it end at byte {covered}: "
+                      f"its data {problem}")
         covered = end
     if covered != len(data):
         raise bad(f"the tensors cover {covered} bytes of data but the file has {len(data)} (truncated or padded?)")
@@ -107,15 +113,18 @@ def decode_safetensors(raw: bytes, name: str = "<bytes>") -> dict[str, np.ndarra
 
 
 def _decode_entry(key: str, entry: Any, data: memoryview, bad) -> np.ndarray:
-    if not isinstance(entry, dict) or set(entry) < {"dtype", "shape", "data_offsets"}:
-        raise bad(f"entry {key!r} needs dtype, shape and data_offsets, got {entry!r}")
+    if not isinstance(entry, dict) or set(entry) != _ENTRY_KEYS:
+        # Unknown keys are refused too: they may change what the bytes mean (quantization, ...).
+        unknown = sorted(set(entry) - _ENTRY_KEYS) if isinstance(entry, dict) else []
+        raise bad(f"entry {key!r} needs dtype, shape and data_offsets and no other key, got {entry!r}"
+                  + (f" (unknown keys {unknown})" if unknown else ""))
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in _SAFETENSORS_DTYPES:
-        raise bad(f"tensor {key!r} has unknown dtype {dtype!r}")
-    if not (isinstance(shape, list) and all(isinstance(s, int) and s >= 0 for s in shape)):
-        raise bad(f"tensor {key!r} has an invalid shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-        raise bad(f"tensor {key!r} has invalid data_offsets {offsets!r}")
+    if not isinstance(dtype, str) or dtype not in _SAFETENSORS_DTYPES:
+        raise bad(f"tensor {key!r} has unknown dtype {dtype!r}; known: {', '.join(_SAFETENSORS_DTYPES)}")
+    if not (isinstance(shape, list) and all(_is_count(s) for s in shape)):
+        raise bad(f"tensor {key!r} has an invalid shape {shape!r} (a list of integers >= 0)")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise bad(f"tensor {key!r} has invalid data_offsets {offsets!r} (two byte offsets >= 0)")
     begin, end = offsets
     np_dtype = np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<")
     if not 0 <= begin <= end <= len(data):
@@ -124,6 +133,10 @@ def _decode_entry(key: str, entry: Any, data: memoryview, bad) -> np.ndarray:
         raise bad(f"tensor {key!r} of {dtype}{shape} needs {math.prod(shape) * np_dtype.itemsize} bytes, "
                   f"its offsets span {end - begin}")
     return np.frombuffer(data[begin:end], dtype=np_dtype).reshape(shape).astype(np_dtype.newbyteorder("="))
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0  # JSON true is not a size
 
 
 # ------------------------------------------------------------------------------ npz
