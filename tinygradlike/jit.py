@@ -12,35 +12,58 @@ on, replays them directly, with only the input buffers swapped:
         return loss
 
 The first call runs normally (it compiles); the second runs normally while recording; later
-calls with inputs of the same shapes and dtypes replay. Inputs of a new shape (the last,
-smaller batch of an epoch) get their own recording.
+calls with the same kind of arguments replay. Each kind gets its own recording: the inputs'
+shapes, dtypes and devices, which inputs are the same tensor, the default device, and the
+values of the non-Tensor arguments (the last, smaller batch of an epoch records its own).
 
 The rules, as in tinygrad's TinyJit:
-- inputs are the Tensor arguments; everything else the function reads must live in device
-  memory that stays put (parameters updated in place with Tensor.assign, as the optimizers do);
+- inputs are the Tensor arguments. A lazy or view input is first computed into memory of its
+  own (contiguous().realize(), run normally on every call, so pass realized tensors to save it);
+- the other arguments may be numbers (bool, int, float, numpy scalars), strings or None: each
+  distinct value records its own, so a value that changes on every call never replays (pass
+  it as a Tensor instead). Any other argument is a TypeError: reach modules and optimizers
+  through the closure;
+- everything else the function reads must live in device memory that stays put: parameters
+  written in place (Tensor.assign, the optimizers, Module.load_state_dict). Before a replay,
+  jit checks that each tensor the recording read still owns that memory (or, if lazy, the same
+  graph); when one was given new memory or a new graph, the call records again. A name
+  rebound to a new Tensor object is not seen;
 - host data made inside the function (Tensor(numpy), rand) is refused while recording,
   because a replay would reuse it: pass it in;
-- Python numbers baked into the graph (a learning rate as a float) are frozen at recording;
-- the returned tensors are the same memory on every replay: read them before the next call.
+- Python numbers read from the closure (a learning rate as a float) are frozen at recording;
+- a replay returns what the function returned: views of the same memory on every replay
+  (read them before the next call; one fed back as an input is copied first), and an input
+  returned as it is is that input;
+- a jit called while another one records on the same thread (a jitted function calling a
+  jitted function) runs its function plainly: its launches become part of the outer recording.
+  A recording belongs to its thread: other threads keep running normally meanwhile. One jit
+  object should be called from one thread at a time (a replay reuses its memory).
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+import gc
+import weakref
+from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from tinygradlike import runtime
-from tinygradlike.graph import Op, buffer_node
+from tinygradlike.graph import Node, Op, buffer_node
 from tinygradlike.tensor import Tensor
+
+_STATIC = (bool, int, float, str, type(None), np.generic)  # arguments that key a recording by value
 
 
 @dataclass
 class _Recording:
     commands: list
     inputs: list  # the recorded input Buffers (kept alive: their ids key the substitution)
-    outputs: list  # (buffer, dtype, shape) of each returned tensor, or None
+    outputs: list  # how to rebuild each returned tensor (see _describe_output)
     structure: str  # "none", "tensor" or "tuple"
-    keepalive: list = field(default_factory=list)
+    reads: list  # (weakref to a Tensor, its Buffer or lazy Node): what was read besides the inputs
+    returned: set  # ids of the returned memory, which an input fed back must not be
 
 
 class jit:
@@ -53,40 +76,155 @@ class jit:
         self.recordings: dict[tuple, _Recording] = {}
 
     def __call__(self, *args: Any) -> Any:
-        tensors = [_as_memory(a) for a in args if isinstance(a, Tensor)]
-        key = tuple((t.shape, t.dtype.name) for t in tensors)
+        if runtime.capturing():  # inside another jit's recording: be part of it
+            return self.fn(*args)
+        call_args = [_with_memory(a) if isinstance(a, Tensor) else a for a in args]
+        tensors = [a for a in call_args if isinstance(a, Tensor)]
+        key = _recording_key(call_args)
         recording = self.recordings.get(key)
-        if recording is not None:
-            return self._replay(recording, tensors)
+        if recording is not None and _reads_the_same_memory(recording):
+            return _replay(recording, tensors, args)
         if key not in self.seen:  # first call: compile everything, record nothing
             self.seen.add(key)
             return self.fn(*args)
+        self.recordings.pop(key, None)
+        return self._record(key, args, call_args, tensors)
+
+    def _record(self, key: tuple, args: tuple, call_args: list, tensors: list[Tensor]) -> Any:
         with runtime.capture() as commands:
-            result = self.fn(*args)
-            outputs, structure = _flatten(result)
-            Tensor.realize(*outputs) if outputs else None
-        self.recordings[key] = _Recording(
-            commands, [t.node.base.buffer for t in tensors],
-            [(t.node.base.buffer, t.dtype, t.shape) for t in outputs], structure)
-        return result
-
-    @staticmethod
-    def _replay(recording: _Recording, tensors: list[Tensor]) -> Any:
-        swap = {id(old): t.node.base.buffer for old, t in zip(recording.inputs, tensors)}
-        runtime.replay(recording.commands, swap)
-        outs = [Tensor(buffer_node(buf, dtype, shape)) for buf, dtype, shape in recording.outputs]
-        if recording.structure == "none":
-            return None
-        return outs[0] if recording.structure == "tensor" else tuple(outs)
+            outputs, structure = _flatten(self.fn(*call_args))
+            if outputs:
+                Tensor.realize(*outputs)
+        inputs = [t.node.buffer for t in tensors]
+        descriptions = [_describe_output(out, call_args) for out in outputs]
+        returned = {id(d[1]) for d in descriptions if d[0] == "memory"}
+        self.recordings[key] = _Recording(commands, inputs, descriptions, structure,
+                                          _tensors_read(commands, inputs), returned)
+        outputs = [args[d[1]] if d[0] == "input" else out for d, out in zip(descriptions, outputs)]
+        return _unflatten(outputs, structure)
 
 
-def _as_memory(t: Tensor) -> Tensor:
-    """An input must be its own contiguous memory, so that its buffer can be swapped in."""
+def _with_memory(t: Tensor) -> Tensor:
+    """t when it is computed into memory of its own (which a replay can swap), else a computed
+    contiguous copy of it."""
     node = t.node
-    if node.op is not Op.BUFFER or node.buffer is None:
-        raise ValueError(f"jit inputs must be realized tensors with their own memory (got a lazy "
-                         f"or view tensor of shape {t.shape}); call .contiguous().realize() first")
-    return t
+    if node.op is not Op.VIEW and node.buffer is not None:
+        return t
+    return t.contiguous().realize()
+
+
+def _recording_key(call_args: list) -> tuple:
+    """What a recording is valid for: the default device, each input's shape, dtype, device and
+    first position among the inputs (aliasing), and the values of the other arguments."""
+    buffers = [a.node.buffer for a in call_args if isinstance(a, Tensor)]
+    key: list[Any] = [runtime.get_device()]
+    for a in call_args:
+        if isinstance(a, Tensor):
+            buffer = a.node.buffer
+            same = next(i for i, b in enumerate(buffers) if b is buffer)
+            key.append((a.shape, a.dtype.name, buffer.device, same))
+        elif isinstance(a, _STATIC):
+            key.append((type(a), a))
+        else:
+            raise TypeError(f"a jitted function takes Tensors (its inputs), and numbers, strings or None "
+                            f"(each value records its own replay); got {type(a).__name__}. Reach other "
+                            f"objects (modules, optimizers) through the function's closure")
+    return tuple(key)
+
+
+def _describe_output(out: Tensor, call_args: list) -> tuple:
+    """("input", i) for an argument returned as it is, else ("memory", buffer, dtype, shape,
+    views): the computed memory and the VIEW nodes (base first) that the tensor reads it through."""
+    for i, a in enumerate(call_args):
+        if out is a:
+            return ("input", i)
+    views = []
+    node = out.node
+    while node.op is Op.VIEW:
+        views.append((node.arg, node.dtype, node.shape, node.move))
+        node = node.srcs[0]
+    return ("memory", node.buffer, node.dtype, node.shape, tuple(reversed(views)))
+
+
+def _tensors_read(commands: list, inputs: list) -> list:
+    """The tensors alive now that the commands read, other than the inputs: (tensor, buffer)
+    for one computed into memory the commands use, (tensor, node) for a lazy one whose graph
+    reads such memory. Once per recording, so a scan of every object is affordable."""
+    used = {id(x) for command in commands for x in _buffers_of(command)} - {id(b) for b in inputs}
+    reads = []
+    for obj in gc.get_objects():
+        # type(), not isinstance: it runs no object's __class__; a Tensor being made has no node yet
+        node = getattr(obj, "node", None) if issubclass(type(obj), Tensor) else None
+        if node is None:
+            continue
+        buffer = node.base.buffer
+        if buffer is not None:
+            if id(buffer) in used:
+                reads.append((weakref.ref(obj), buffer))
+        elif any(id(b) in used for b in _memory_under(node)):
+            reads.append((weakref.ref(obj), node))
+    return reads
+
+
+def _memory_under(node: Node) -> list:
+    """The buffers a lazy node's graph reads (its computed nodes, where the walk stops)."""
+    found, stack, seen = [], [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.buffer is not None:
+            found.append(n.buffer)
+        else:
+            stack.extend(n.srcs)
+    return found
+
+
+def _buffers_of(command: tuple) -> list:
+    kernel, a, b, c = command
+    return [a, b] if kernel is None else [x for x in c if isinstance(x, runtime.Buffer)]
+
+
+def _reads_the_same_memory(recording: _Recording) -> bool:
+    """False when a tensor the recording read was given other memory or another graph (its
+    node replaced): the recording would read the old one, so the call records again."""
+    for ref, read in recording.reads:
+        t = ref()
+        if t is None:
+            continue
+        current = t.node if isinstance(read, Node) else t.node.base.buffer
+        if current is not read:
+            return False
+    return True
+
+
+def _replay(recording: _Recording, tensors: list[Tensor], args: tuple) -> Any:
+    swap = {}
+    for old, t in zip(recording.inputs, tensors):
+        new = t.node.buffer
+        if id(new) in recording.returned and new is not old:  # a returned tensor fed back
+            new = _copy(new)
+        swap[id(old)] = new
+    runtime.replay(recording.commands, swap)
+    outs = [args[d[1]] if d[0] == "input" else _rebuild(d, swap) for d in recording.outputs]
+    return _unflatten(outs, recording.structure)
+
+
+def _copy(buffer: runtime.Buffer) -> runtime.Buffer:
+    """Device memory with buffer's bytes: the replay overwrites the memory it returns, which an
+    input must not be."""
+    copy = runtime.Buffer(buffer.nbytes, buffer.device)
+    copy.copy_from(buffer)
+    return copy
+
+
+def _rebuild(description: tuple, swap: dict) -> Tensor:
+    _, buffer, dtype, shape, views = description
+    node = buffer_node(swap.get(id(buffer), buffer), dtype, shape)
+    for st, view_dtype, view_shape, move in views:
+        node = Node(Op.VIEW, (node,), st, view_dtype, view_shape, move=move)
+    return Tensor(node)
 
 
 def _flatten(result: Any) -> tuple[list[Tensor], str]:
@@ -97,3 +235,9 @@ def _flatten(result: Any) -> tuple[list[Tensor], str]:
     if isinstance(result, tuple) and all(isinstance(r, Tensor) for r in result):
         return list(result), "tuple"
     raise TypeError(f"a jitted function must return a Tensor, a tuple of Tensors or None, got {type(result).__name__}")
+
+
+def _unflatten(outputs: list[Tensor], structure: str) -> Any:
+    if structure == "none":
+        return None
+    return outputs[0] if structure == "tensor" else tuple(outputs)

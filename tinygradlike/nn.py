@@ -144,7 +144,7 @@ def _assign(target: Tensor, array: np.ndarray) -> None:
     """Give `target` new values in place: modules and optimizers holding it see the change, and
     so does a jit recording, which keeps reading the same memory. Lazy results that read the old
     values keep them (Tensor.assign)."""
-    fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np))
+    fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np).reshape(target.shape))  # keeps 0-d
     target.grad = None
     if target.node.op is Op.BUFFER and target.node.buffer is not None:
         target.assign(fresh)
