@@ -354,3 +354,38 @@ def test_device_is_where_the_memory_is():
     assert t.device == runtime.open_device(other).name
     assert (t * 2).device == runtime.open_device(other).name  # a lazy result: its inputs' device
     assert Tensor([1.0]).device == default.name
+
+
+# --- integer powers and bool subtraction, as torch ------------------------------------------------
+
+INT_BASES = np.array([-3, -1, 0, 1, 2, 5], np.int32)
+
+
+@pytest.mark.parametrize("exponent", [0, 1, 2, 3, 5, np.int32(4), True])
+def test_int_tensor_to_an_int_power_stays_int(exponent):
+    out = Tensor(INT_BASES) ** exponent
+    expected = torch.from_numpy(INT_BASES) ** (exponent.item() if isinstance(exponent, np.generic) else exponent)
+    assert out.dtype == dtypes.int32
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("base", [2, -3, 0, 1, -1])
+def test_int_to_an_int_tensor_power_truncates_like_torch(base):
+    exps = np.array([-3, -1, 0, 1, 4, 19], np.int32)
+    out = base ** Tensor(exps)
+    assert out.dtype == dtypes.int32
+    np.testing.assert_array_equal(out.numpy(), (base ** torch.from_numpy(exps)).numpy())
+
+
+def test_int_tensor_to_a_negative_int_power_is_refused():
+    with pytest.raises(ValueError, match="negative integer powers"):
+        Tensor(INT_BASES) ** -2
+    with np.errstate(divide="ignore"):
+        close(Tensor(INT_BASES).float() ** -2, INT_BASES.astype(np.float64) ** -2.0)
+
+
+@pytest.mark.parametrize("expr", [lambda t: t - True, lambda t: True - t, lambda t: Tensor([True]) - t,
+                                  lambda t: t.bool() - 1])
+def test_subtraction_with_a_bool_is_refused(expr):
+    with pytest.raises(ValueError, match="bool"):
+        expr(Tensor([1.0, 2.0]))

@@ -516,9 +516,11 @@ class Tensor:
         return self._binary(Op.ADD, other, reverse)
 
     def sub(self, other, reverse=False) -> Tensor:
+        if self.dtype == dtypes.bool or isinstance(other, (bool, np.bool_)) or \
+                isinstance(other, Tensor) and other.dtype == dtypes.bool:
+            raise ValueError("subtraction with a bool operand is not defined (as in torch); to invert a mask "
+                             "use logical_not(), to count use .int() first")
         a, b = self._broadcasted(other, reverse)
-        if a.dtype == dtypes.bool:
-            raise ValueError("subtraction of bool tensors is not defined; cast them with .int() first")
         return a._op(Op.ADD, b._op(Op.NEG))
 
     def mul(self, other, reverse=False) -> Tensor:
@@ -530,21 +532,27 @@ class Tensor:
         return a._float()._op(Op.DIV, b._float())
 
     def pow(self, exponent, reverse=False) -> Tensor:
-        if not reverse and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-            if exponent == 0:
-                return self._float()._const_like(1.0, self._float().dtype)
-            if exponent == 1:
-                return self._float()
-            if exponent == 2:
-                return self._float().square()
-            if exponent == 3:
-                return self._float() * self._float() * self._float()
-            if exponent == 0.5:
-                return self.sqrt()
-            if exponent == -1:
-                return self.reciprocal()
+        """self ** exponent with torch's types: integer ** integer stays an integer (computed
+        exactly through float64 where the device has it), anything with a float is float."""
         a, b = self._broadcasted(exponent, reverse)
-        return a._float()._op(Op.POW, b._float())
+        scalar = not reverse and _is_scalar(exponent) and not isinstance(exponent, (bool, np.bool_))
+        if scalar and exponent in (1, 2, 3):  # exact and cheaper as products, for every type
+            return a if exponent == 1 else a * a if exponent == 2 else a * a * a
+        if a.dtype.is_float:
+            if scalar and exponent == 0:
+                return a._const_like(1.0)
+            if scalar and exponent == 0.5:
+                return a.sqrt()
+            if scalar and exponent == -1:
+                return a.reciprocal()
+            return a._op(Op.POW, b)
+        if scalar and exponent < 0:
+            raise ValueError(f"integers to negative integer powers are not allowed (** {exponent}, as in torch); "
+                             f"use a float: .float() ** {exponent}")
+        wide = dtypes.float64 if _runtime().get_device().has_fp64 else dtypes.float32
+        power = a.cast(wide)._op(Op.POW, b.cast(wide))
+        # torch's integer power of a negative exponent truncates to 0 (1/base**k), inf included
+        return (power.abs() < 2**31).where(power, 0).cast(a.dtype)
 
     def maximum(self, other) -> Tensor:
         a, b = self._broadcasted(other)
