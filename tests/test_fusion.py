@@ -119,3 +119,47 @@ def test_an_output_read_reshuffled_waits_for_its_own_kernel():
     b.realize(c)
     assert stats()["kernels_launched"] == 2
     np.testing.assert_allclose(c.numpy(), np.exp(aa).T + 1, rtol=1e-5)
+
+
+# --- rule 5: bounded kernels (tests/test_kernel_size.py checks the structure of long chains)
+
+def tanh_mul_chain(x, n):
+    for i in range(n):
+        x = (x * 1.0001) if i % 2 else x.tanh()
+    return x
+
+
+def test_a_long_elementwise_chain_is_cut_into_bounded_kernels():
+    from tinygradlike.realize import plan
+    from tinygradlike.schedule import MAX_KERNEL_OPS
+
+    (x,), _ = inputs((8,))
+    assert len(plan([tanh_mul_chain(x, MAX_KERNEL_OPS).node])[0]) == 1
+    groups, _ = plan([tanh_mul_chain(x, 300).node])
+    assert [g.kind for g in groups] == ["elementwise"] * 3  # 128 + 128 + 44 nodes
+
+
+def test_a_lazy_sum_of_many_tensors_is_cut_by_the_input_bound():
+    from tinygradlike.realize import plan
+
+    tensors = [Tensor(np.full(4, i, np.float32)) for i in range(130)]
+    assert len(plan([sum(tensors).node])[0]) == 3  # 64 + 63 + 3 buffers read
+
+
+def sin_add_chain(x, n, sin=lambda t: t.sin()):
+    for i in range(n):
+        x = sin(x * 1.01) if i % 2 else x + 0.5
+    return x
+
+
+@pytest.mark.parametrize("length, kernels", [(10, 2), (40, 3)], ids=["cheap", "expensive"])
+def test_a_shared_node_is_recomputed_when_cheap_and_stored_when_expensive(length, kernels):
+    (x,), (xa,) = inputs((6, 10))
+    e = sin_add_chain(x, length)
+    total, biggest = e.sum(axis=1), e.max(axis=1)
+    reset_stats()
+    total.realize(biggest)
+    assert stats()["kernels_launched"] == kernels
+    ea = sin_add_chain(xa.astype(np.float64), length, np.sin)
+    np.testing.assert_allclose(total.numpy(), ea.sum(1), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(biggest.numpy(), ea.max(1), rtol=1e-4, atol=1e-5)

@@ -517,6 +517,8 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
     return (group.kind, device.cache_key, FAST_MATH, roots, tuple(entries)), loads
 
 
+# signature -> (the rendered kernel without inputs, which of the signature's loads each input is).
+# No graph nodes are kept here: a cached node would keep its device memory alive for good.
 _rendered: dict[tuple, tuple[RenderedKernel, tuple[int, ...]]] = {}
 
 
@@ -543,6 +545,6 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
     render = {"elementwise": render_elementwise, "reduce": render_reduce}.get(group.kind, render_matmul_group)
     rendered = render(group, is_load, device, tag)
     where = {id(node): i for i, node in enumerate(loads)}
-    _rendered[key] = (rendered, tuple(where[id(node)] for node in rendered.inputs))
+    _rendered[key] = (replace(rendered, inputs=()), tuple(where[id(node)] for node in rendered.inputs))
     return rendered
 

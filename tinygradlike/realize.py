@@ -5,6 +5,8 @@ the queue is synchronized when the user reads data (Buffer.to_numpy).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from tinygradlike import runtime
@@ -17,18 +19,25 @@ _NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar"
 _scratch: dict[tuple[str, str], tuple[runtime.Buffer, ...]] = {}
 
 
-def realize(outputs: list[Node]) -> None:
-    """Compute every node in `outputs` (VIEW outputs: their base) into device memory."""
+def plan(outputs: list[Node]) -> tuple[list[KernelGroup], Callable[[Node], bool]]:
+    """The kernels realize(outputs) would run, in run order, and `is_load(node)`: whether a
+    kernel reads that node from memory. Pure: touches no device, so tests and benchmarks can
+    render a schedule (codegen.render_group) without compiling it."""
     groups = group_kernels(outputs)
-    if not groups:
-        return
-    device = runtime.get_device()
     stored = {id(g.root) for g in groups}
 
     def is_load(node: Node) -> bool:
         return is_memory(node) or id(node) in stored
 
-    groups = merge_siblings(groups, is_load)
+    return merge_siblings(groups, is_load), is_load
+
+
+def realize(outputs: list[Node]) -> None:
+    """Compute every node in `outputs` (VIEW outputs: their base) into device memory."""
+    groups, is_load = plan(outputs)
+    if not groups:
+        return
+    device = runtime.get_device()
     for group in groups:
         run_group(group, is_load, device)
     for group in groups:

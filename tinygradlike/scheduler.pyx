@@ -486,14 +486,19 @@ cdef object _common_owner(list node_uses, dict owner):
     return target
 
 
-def group_kernels(list outputs) -> list:
+def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64,
+                  Py_ssize_t shared_ops=32) -> list:
     """Split the pending graph behind `outputs` into kernels: a list of (root, core) in run
-    order, where `root` is the node the kernel writes and `core` its REDUCE/MATMUL (or None)."""
+    order, where `root` is the node the kernel writes and `core` its REDUCE/MATMUL (or None).
+
+    No kernel computes more than `max_ops` nodes or reads more than `max_inputs` buffers, and an
+    elementwise node of more than `shared_ops` nodes that several nodes read is stored once
+    (rule 5 in tinygradlike/schedule.py)."""
     cdef list order = toposort(outputs, expand=lambda n: n.buffer is None)
-    cdef dict uses = {}, owner = {}, fused_core = {}
+    cdef dict uses = {}, owner, fused_core
     cdef set stored = set()
-    cdef object node, src, base, view, target, core, o
-    cdef list node_uses, groups = []
+    cdef object node, src, base, view, core, o
+    cdef list groups = []
     for node in order:  # uses[id(base)] = [(consumer, view or None)]: VIEWs are edges, not consumers
         if node.op is Op.VIEW or _is_memory(node):
             continue
@@ -506,6 +511,28 @@ def group_kernels(list outputs) -> list:
     for o in outputs:
         if not _is_memory(o.base):
             stored.add(id(o.base))
+    owner, fused_core = _assign_owners(order, uses, stored)
+    if _bound_kernels(order, uses, stored, max_ops, max_inputs, shared_ops):
+        # new stored nodes change which kernel each inlined node and each reduce belongs to;
+        # `stored` only grew, so a reduce stored before stays stored
+        owner, fused_core = _assign_owners(order, uses, stored)
+    for node in order:
+        if id(node) in stored and not _is_memory(node):
+            core = fused_core.get(id(node))
+            if core is None and (node.op is Op.REDUCE or node.op is Op.MATMUL):
+                core = node
+            groups.append((node, core))
+    return groups
+
+
+cdef tuple _assign_owners(list order, dict uses, set stored):
+    """Rules 1 and 2, consumers before sources: each elementwise node gets the stored node whose
+    kernel computes it (None: it is inlined into several kernels); each REDUCE/MATMUL is fused
+    into the one stored elementwise node its uses flow into, or stored itself (added to
+    `stored`). Returns (owner, fused_core: id(stored root) -> its core)."""
+    cdef dict owner = {}, fused_core = {}
+    cdef object node, src, view, target
+    cdef list node_uses
     for node in reversed(order):  # consumers before their sources
         if node.op is Op.VIEW or node.op is Op.CONST or _is_memory(node):
             continue
@@ -523,10 +550,118 @@ def group_kernels(list outputs) -> list:
         else:
             stored.add(id(node))
             owner[id(node)] = None
+    return owner, fused_core
+
+
+cdef inline bint _is_load(object node, set stored):
+    return _is_memory(node) or id(node) in stored
+
+
+cdef bint _bound_kernels(list order, dict uses, set stored, Py_ssize_t max_ops,
+                         Py_ssize_t max_inputs, Py_ssize_t shared_ops) except -1:
+    """Rule 5, sources before consumers: store elementwise nodes (and unfuse reduces) until no
+    kernel computes more than `max_ops` nodes or reads more than `max_inputs` buffers, and store
+    shared nodes of more than `shared_ops` nodes. Adds to `stored`; True if it added anything.
+
+    ops[id] and loads[id] are upper bounds on the size of a node's inlined cone: nodes computed,
+    buffers read. Summing the sources' bounds costs O(1) per node but counts a shared part
+    twice; only when that sum is over a limit is the cone walked to count it exactly."""
+    cdef dict ops = {}, loads = {}
+    cdef object node, victim
+    cdef Py_ssize_t n_ops, n_loads, tries
+    cdef bint added = False
     for node in order:
-        if id(node) in stored and not _is_memory(node):
-            core = fused_core.get(id(node))
-            if core is None and (node.op is Op.REDUCE or node.op is Op.MATMUL):
-                core = node
-            groups.append((node, core))
-    return groups
+        if node.op is Op.VIEW or node.op is Op.CONST or _is_memory(node):
+            continue
+        for tries in range(4):  # at most 3 sources to store, then the cone is its sources' loads
+            n_ops, n_loads = _summed_cone(node, stored, ops, loads)
+            if n_ops > max_ops or n_loads > max_inputs:
+                n_ops, n_loads = _exact_cone(node, stored, max_ops, max_inputs)
+            if n_ops <= max_ops and n_loads <= max_inputs:
+                break
+            victim = _largest_inlined_source(node, stored, ops)
+            if victim is None:
+                break
+            stored.add(id(victim))
+            added = True
+        ops[id(node)] = n_ops
+        loads[id(node)] = n_loads
+        if (n_ops > shared_ops and node.op in ELEMENTWISE and id(node) not in stored
+                and _consumer_count(uses.get(id(node), ())) > 1):
+            stored.add(id(node))
+            added = True
+    return added
+
+
+cdef tuple _summed_cone(object node, set stored, dict ops, dict loads):
+    """Upper bounds (nodes computed, buffers read) of the kernel computing `node`: one plus the
+    sum over its distinct sources (a source read both in place and reshuffled counts twice)."""
+    cdef Py_ssize_t n_ops = 1, n_loads = 0
+    cdef object src, base, key
+    cdef list seen = []
+    for src in node.srcs:
+        base = src.base
+        key = (id(base), src.op is not Op.VIEW or src.in_place)
+        if base.op is Op.CONST or key in seen:
+            continue
+        seen.append(key)
+        if _is_load(base, stored):
+            n_loads += 1
+        else:
+            n_ops += ops[id(base)]
+            n_loads += loads[id(base)]
+    return n_ops, n_loads
+
+
+cdef tuple _exact_cone(object root, set stored, Py_ssize_t max_ops, Py_ssize_t max_inputs):
+    """(nodes computed, buffers read) by the kernel computing `root`. A node counts once per way
+    it is read: in place, or through reshuffling views (codegen computes it once per index
+    pattern, so `y + y.T` computes y twice). Stops once a limit is passed: the walk costs
+    O(max_ops + max_inputs)."""
+    cdef Py_ssize_t n_ops = 0
+    cdef set seen = {(id(root), True)}, read = set()
+    cdef list stack = [(root, True)]
+    cdef object node, src, base, key
+    cdef bint in_place
+    while stack:
+        node, in_place = stack.pop()
+        n_ops += 1
+        if n_ops > max_ops:
+            break
+        for src in node.srcs:
+            base = src.base
+            if base.op is Op.CONST:
+                continue
+            if _is_load(base, stored):
+                read.add(id(base))
+                if len(read) > max_inputs:
+                    break
+                continue
+            key = (id(base), in_place and (src.op is not Op.VIEW or src.in_place))
+            if key not in seen:
+                seen.add(key)
+                stack.append((base, key[1]))
+        if len(read) > max_inputs:
+            break
+    return n_ops, len(read)
+
+
+cdef object _largest_inlined_source(object node, set stored, dict ops):
+    """The computed (not stored) source of `node` with the biggest cone, or None."""
+    cdef object src, base, best = None
+    cdef Py_ssize_t best_ops = -1
+    for src in node.srcs:
+        base = src.base
+        if base.op is Op.CONST or _is_load(base, stored):
+            continue
+        if ops[id(base)] > best_ops:
+            best, best_ops = base, ops[id(base)]
+    return best
+
+
+cdef Py_ssize_t _consumer_count(object node_uses):
+    cdef set consumers = set()
+    cdef object consumer, view
+    for consumer, view in node_uses:
+        consumers.add(id(consumer))
+    return len(consumers)
