@@ -389,3 +389,24 @@ def test_int_tensor_to_a_negative_int_power_is_refused():
 def test_subtraction_with_a_bool_is_refused(expr):
     with pytest.raises(ValueError, match="bool"):
         expr(Tensor([1.0, 2.0]))
+
+
+def test_tensors_on_two_devices_do_not_meet_in_one_kernel():
+    from tinygradlike import runtime
+
+    devices = runtime.list_devices()
+    if len(devices) < 2:
+        pytest.skip("needs two OpenCL devices")
+    default = runtime.get_device()
+    other = next(d["index"] for d in devices if d["index"] != default.index)
+    runtime.set_device(other)
+    try:
+        there = Tensor([1.0, 2.0])
+    finally:
+        runtime.set_device(default)
+    here = Tensor([3.0, 4.0])
+    with pytest.raises(ValueError, match="different devices"):
+        here + there
+    with pytest.raises(ValueError, match="on the device that runs it"):
+        (there.reshape(2, 1) @ Tensor([[1.0, 2.0]])).numpy()
+    np.testing.assert_array_equal((here * 2).numpy(), [6.0, 8.0])  # and the engine goes on

@@ -49,11 +49,22 @@ def run_group(group: KernelGroup, is_load, device) -> None:
     outs = [runtime.Buffer(max(root.size, 1) * root.dtype.itemsize) for root in group.roots]
     if group.root.size:
         rendered = render_group(group, is_load, device)
+        _check_one_device(rendered.inputs, device)
         kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
         args = [*outs, *(node.buffer for node in rendered.inputs), *_scratch_buffers(rendered)]
         kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
     for root, out in zip(group.roots, outs):
         root.buffer = out
+
+
+def _check_one_device(inputs, device) -> None:
+    """A kernel runs on one device and can only read memory there (OpenCL would fail or crash)."""
+    for node in inputs:
+        if node.buffer.device is not device:
+            raise ValueError(f"a computation reads a tensor {node.shape} on {node.buffer.device.index} "
+                             f"{node.buffer.device.name} but runs on {device.index} {device.name}: "
+                             f"all its inputs must be on the device that runs it (runtime.set_device); "
+                             f"copy the tensor over with Tensor(t.numpy())")
 
 
 def _scratch_buffers(rendered: RenderedKernel) -> tuple[runtime.Buffer, ...]:

@@ -383,6 +383,7 @@ class Tensor:
         else:
             raise TypeError(f"cannot combine a Tensor with {type(other).__name__} {other!r}; "
                             f"use a Tensor or a Python number")
+        _check_same_device(self, other)
         shape = broadcast_shape(self.shape, other.shape)
         a, b = self.cast(dt)._expand_to(shape), other.cast(dt)._expand_to(shape)
         return (b, a) if reverse else (a, b)
@@ -979,6 +980,16 @@ def _matmul_operand(t: Tensor) -> Tensor:
     elif node.op is not Op.CONST:
         return t
     return Tensor(Node(Op.COPY, (node,), None, t.dtype, t.shape))
+
+
+def _check_same_device(a: Tensor, b: Tensor) -> None:
+    """Operands in memory on two devices cannot meet in one kernel: say so when the graph is
+    built (lazy operands are checked when they run)."""
+    ma, mb = a.node.base.buffer, b.node.base.buffer
+    if ma is not None and mb is not None and ma.device is not mb.device:
+        raise ValueError(f"operands are on different devices: {a.shape} on {ma.device.index} {ma.device.name}, "
+                         f"{b.shape} on {mb.device.index} {mb.device.name}; copy one over with Tensor(t.numpy()) "
+                         f"made while the other device is the default (runtime.set_device)")
 
 
 def _is_scalar(value: Any) -> bool:
