@@ -410,3 +410,35 @@ def test_tensors_on_two_devices_do_not_meet_in_one_kernel():
     with pytest.raises(ValueError, match="on the device that runs it"):
         (there.reshape(2, 1) @ Tensor([[1.0, 2.0]])).numpy()
     np.testing.assert_array_equal((here * 2).numpy(), [6.0, 8.0])  # and the engine goes on
+
+
+# --- found by the fuzzer ----------------------------------------------------------------------------
+
+def test_package_names_are_what_users_want_whatever_was_imported_first():
+    import subprocess
+    import sys
+
+    code = ("import tinygradlike.jit, tinygradlike.dtypes\n"
+            "from tinygradlike import Tensor, dtypes, jit\n"
+            "assert dtypes.bool.name == 'bool' and callable(jit) and not isinstance(jit, type(tinygradlike))\n"
+            "print(Tensor([1.5]).cast(dtypes.bool).numpy())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "[ True]" in done.stdout
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_arg_extremes_of_a_0d_tensor_and_with_keepdim(op):
+    assert getattr(Tensor(3.0), op)(-1).item() == 0
+    a = np.array([[1.0, 5.0, -2.0], [0.0, 5.0, 7.0]], np.float32)
+    ours = getattr(Tensor(a), op)(keepdim=True).numpy()
+    theirs = getattr(torch.from_numpy(a), op)(keepdim=True).numpy()
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_tanh_saturates_exactly_like_torch():
+    v = np.array([-np.inf, -30, -9.2, -9.0, -1, 0, 0.5, 9.0, 9.2, 30, np.inf, np.nan], np.float32)
+    np.testing.assert_array_equal(Tensor(v).tanh().numpy(), torch.from_numpy(v).tanh().numpy())
+    gelu = torch.nn.functional.gelu(torch.from_numpy(v), approximate="tanh").numpy()
+    np.testing.assert_allclose(Tensor(v).gelu().numpy(), gelu, rtol=1e-5, atol=1e-6)  # nan at -inf, as torch

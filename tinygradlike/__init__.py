@@ -3,7 +3,9 @@
 Names are imported on first use, so `from tinygradlike import Value` does not pay for
 pyopencl, and the pure-Python modules (view, codegen) import without a device.
 """
+import sys
 from importlib import import_module
+from types import ModuleType
 
 __version__ = "0.1.0"
 
@@ -31,3 +33,18 @@ def __getattr__(name: str):
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value
+
+
+class _Package(ModuleType):
+    """`tinygradlike.jit` and `tinygradlike.dtypes` name both a submodule and what users want from
+    it (the jit decorator, the dtypes namespace). Importing the submodule makes Python set the
+    package attribute to the module, so `from tinygradlike import jit` would give a module or a
+    function depending on what was imported before. The exported name always wins here."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if isinstance(value, ModuleType) and _LAZY.get(name, (None, None))[1] is not None:
+            return  # the submodule stays reachable as sys.modules["tinygradlike." + name]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -92,7 +92,13 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
     a = args[0]
     if op is Op.NEG:
         return f"(!{a})" if node.dtype == dtypes.bool else f"(-{a})"
-    if op in (Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH):
+    if op is Op.TANH:
+        # Past this |x|, tanh rounds to +-1 exactly; PoCL's tanh stops at +-0.99999994 there,
+        # which made 1 + tanh(-inf) nonzero (gelu(-inf) = -inf, torch: nan)
+        saturated = render_const(9.1 if node.dtype == dtypes.float32 else 19.1, node.dtype)
+        one = render_const(1, node.dtype)
+        return f"(fabs({a})>{saturated}?copysign({one},{a}):tanh({a}))"
+    if op in (Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS):
         return f"{_fn(op.value)}({a})"
     if op is Op.RECIP:
         return f"({render_const(1, node.dtype)}/{a})"

@@ -697,8 +697,12 @@ class Tensor:
         return self._arg_extreme(Tensor.min, axis, keepdim)
 
     def _arg_extreme(self, extreme, axis: int | None, keepdim: bool) -> Tensor:
+        if self.ndim == 0:
+            _normalize_axis(axis or 0, 0)  # axis 0 or -1 only, as torch
+            return Tensor.full((), 0, dtypes.int32)  # the one element is the extreme
         if axis is None:
-            return self.flatten()._arg_extreme(extreme, 0, False)
+            flat = self.flatten()._arg_extreme(extreme, 0, False)
+            return flat.reshape((1,) * self.ndim) if keepdim else flat
         axis = _normalize_axis(axis, self.ndim)
         n = self.shape[axis]
         shape = [1] * self.ndim
