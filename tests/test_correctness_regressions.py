@@ -442,3 +442,17 @@ def test_tanh_saturates_exactly_like_torch():
     np.testing.assert_array_equal(Tensor(v).tanh().numpy(), torch.from_numpy(v).tanh().numpy())
     gelu = torch.nn.functional.gelu(torch.from_numpy(v), approximate="tanh").numpy()
     np.testing.assert_allclose(Tensor(v).gelu().numpy(), gelu, rtol=1e-5, atol=1e-6)  # nan at -inf, as torch
+
+
+def test_std_of_a_constant_row_has_gradient_zero_as_torch():
+    a = np.array([[-1.74, -1.74, -1.74], [1.0, 2.0, 4.0]], np.float32)
+    for correction in (0, 1):
+        x = Tensor(a, requires_grad=True)
+        x.std(1, correction=correction).sum().backward()
+        t = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        t.std(1, correction=correction).sum().backward()
+        close(x.grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+        close(Tensor(a).std(1, correction=correction), t.detach().std(1, correction=correction).numpy())
+    single = Tensor(np.array([-1.74], np.float32), requires_grad=True)
+    single.std(correction=0).backward()
+    assert single.grad.numpy()[0] == 0.0

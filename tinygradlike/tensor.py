@@ -685,7 +685,11 @@ class Tensor:
         return centered.square().sum(axis, keepdim) * (1.0 / max(count - correction, 0) if count > correction else math.nan)
 
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
-        return self.var(axis, keepdim, correction).sqrt()
+        var = self.var(axis, keepdim, correction)
+        # a constant row has std 0, where sqrt's gradient is inf and the chain gives 0 * inf = nan;
+        # torch defines it as 0. The second where keeps the sqrt branch's own gradient finite.
+        zero = var == 0
+        return zero.where(0.0, zero.where(1.0, var).sqrt())
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
