@@ -456,3 +456,27 @@ def test_std_of_a_constant_row_has_gradient_zero_as_torch():
     single = Tensor(np.array([-1.74], np.float32), requires_grad=True)
     single.std(correction=0).backward()
     assert single.grad.numpy()[0] == 0.0
+
+
+def test_exp_and_tanh_of_a_nan_constant_keep_the_kernel_intact():
+    # PoCL folds exp/tanh of a NaN the compiler can see into poison and drops the branches
+    # around it: here the softmax of a NaN row came out as the padding value
+    x = Tensor(np.array([[-2.38, 0.0, -2.17], [0.5, -2.51, -0.33]], np.float32))
+    nan_rows = x.where(float("nan"), float("nan"))
+    got = nan_rows.softmax(1).pad((None, (0, 1)), -1e30).numpy()
+    assert np.isnan(got[:, :3]).all() and (got[:, 3] == np.float32(-1e30)).all()
+    got = x.where(float("nan"), 1.0).tanh().pad((None, (0, 1)), -7.0).numpy()
+    np.testing.assert_array_equal(got, [[np.nan, np.tanh(np.float32(1)), np.nan, -7], [np.nan] * 3 + [-7]])
+
+
+def test_max_gradient_selects_rather_than_multiplies_by_zero():
+    # abs(-inf) ** abs(-inf): an infinite gradient must reach the winner, not become inf * 0 = nan
+    values = np.array([-np.inf, 0.32, 2.4], np.float32)
+    x = Tensor(values, requires_grad=True)
+    (x.abs() ** x.abs() * Tensor([-0.5, 0.3, 0.6])).sum().backward()
+    t = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    (t.abs() ** t.abs() * torch.tensor([-0.5, 0.3, 0.6], dtype=torch.float64)).sum().backward()
+    close(x.grad, t.grad.numpy(), rtol=1e-4)
+    m = Tensor(np.array([[1.0, 3.0], [2.0, 2.0]], np.float32), requires_grad=True)
+    (m.max(1) * Tensor([np.inf, 1.0])).sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), [[0.0, np.inf], [0.5, 0.5]])

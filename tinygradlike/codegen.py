@@ -97,8 +97,12 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
         # which made 1 + tanh(-inf) nonzero (gelu(-inf) = -inf, torch: nan)
         saturated = render_const(9.1 if node.dtype == dtypes.float32 else 19.1, node.dtype)
         one = render_const(1, node.dtype)
-        return f"(fabs({a})>{saturated}?copysign({one},{a}):tanh({a}))"
-    if op in (Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS):
+        return f"(({a}!={a})?{a}:fabs({a})>{saturated}?copysign({one},{a}):tanh({a}))"
+    if op is Op.EXP:
+        # PoCL's exp and tanh turn an argument the compiler knows to be NaN into poison (a float
+        # to int conversion inside), and the kernel then drops whole branches: NaN never gets in
+        return f"(({a}!={a})?{a}:{_fn('exp')}({a}))"
+    if op in (Op.LOG, Op.SQRT, Op.SIN, Op.COS):
         return f"{_fn(op.value)}({a})"
     if op is Op.RECIP:
         return f"({render_const(1, node.dtype)}/{a})"

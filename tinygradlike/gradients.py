@@ -80,9 +80,12 @@ def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
         return [(y == 0).where(0.0, g * y * x.pow(y - 1)), dy]
     if op in (Op.MAX, Op.MIN):
         # ties split the gradient evenly, as torch.maximum and torch.minimum do
-        wins = (x > y) if op is Op.MAX else (x < y)
-        share = wins.cast(g.dtype) + (x == y).cast(g.dtype) * 0.5
-        return [g * share, g * (1 - share)]
+        # selected with where, not multiplied by a 0/1 share: an infinite g times 0 would be NaN
+        tie = x == y
+        half = tie.where(g * 0.5, 0.0)
+        x_wins = (x > y) if op is Op.MAX else (x < y)
+        y_wins = (y > x) if op is Op.MAX else (y < x)
+        return [x_wins.where(g, half), y_wins.where(g, half)]
     return [None, None]  # comparisons: piecewise constant
 
 
@@ -97,9 +100,9 @@ def _reduce(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     if reduce_op is Op.ADD:
         return [g.expand(x.shape)]
     # max and min: the gradient goes to the extremes, shared evenly between ties
-    is_max = (x == out.expand(x.shape)).cast(g.dtype)
-    count = is_max.sum(axis=_axes, keepdim=True)
-    return [is_max * (g / count).expand(x.shape)]
+    is_max = x == out.expand(x.shape)
+    count = is_max.cast(g.dtype).sum(axis=_axes, keepdim=True)
+    return [is_max.where((g / count).expand(x.shape), 0.0)]
 
 
 def _is_transposed(node: Node) -> bool:
