@@ -338,22 +338,34 @@ def test_max_of_nothing_is_refused_when_built(op):
     np.testing.assert_array_equal(Tensor.zeros(2, 0).sum(1).numpy(), [0.0, 0.0])
 
 
-def test_device_is_where_the_memory_is():
+@pytest.fixture
+def on_other_device():
+    """A function making a Tensor in the memory of a second OpenCL device (skips without one)."""
     from tinygradlike import runtime
 
     devices = runtime.list_devices()
     if len(devices) < 2:
         pytest.skip("needs two OpenCL devices")
     default = runtime.get_device()
-    other = next(d["index"] for d in devices if d["index"] != default.index)
-    runtime.set_device(other)
-    try:
-        t = Tensor([1.0, 2.0])
-    finally:
-        runtime.set_device(default)
-    assert t.device == runtime.open_device(other).name
-    assert (t * 2).device == runtime.open_device(other).name  # a lazy result: its inputs' device
-    assert Tensor([1.0]).device == default.name
+    other = runtime.open_device(next(d["index"] for d in devices if d["index"] != default.index))
+
+    def make(data) -> Tensor:
+        runtime.set_device(other)
+        try:
+            return Tensor(data)
+        finally:
+            runtime.set_device(default)
+
+    return make
+
+
+def test_device_is_where_the_memory_is(on_other_device):
+    from tinygradlike import runtime
+
+    t = on_other_device([1.0, 2.0])
+    assert t.device != runtime.get_device().name
+    assert (t * 2).device == t.device  # a lazy result: its inputs' device
+    assert Tensor([1.0]).device == runtime.get_device().name
 
 
 # --- integer powers and bool subtraction, as torch ------------------------------------------------
@@ -391,19 +403,8 @@ def test_subtraction_with_a_bool_is_refused(expr):
         expr(Tensor([1.0, 2.0]))
 
 
-def test_tensors_on_two_devices_do_not_meet_in_one_kernel():
-    from tinygradlike import runtime
-
-    devices = runtime.list_devices()
-    if len(devices) < 2:
-        pytest.skip("needs two OpenCL devices")
-    default = runtime.get_device()
-    other = next(d["index"] for d in devices if d["index"] != default.index)
-    runtime.set_device(other)
-    try:
-        there = Tensor([1.0, 2.0])
-    finally:
-        runtime.set_device(default)
+def test_tensors_on_two_devices_do_not_meet_in_one_kernel(on_other_device):
+    there = on_other_device([1.0, 2.0])
     here = Tensor([3.0, 4.0])
     with pytest.raises(ValueError, match="different devices"):
         here + there
