@@ -479,5 +479,27 @@ def test_max_gradient_selects_rather_than_multiplies_by_zero():
     (t.abs() ** t.abs() * torch.tensor([-0.5, 0.3, 0.6], dtype=torch.float64)).sum().backward()
     close(x.grad, t.grad.numpy(), rtol=1e-4)
     m = Tensor(np.array([[1.0, 3.0], [2.0, 2.0]], np.float32), requires_grad=True)
-    (m.max(1) * Tensor([np.inf, 1.0])).sum().backward()
-    np.testing.assert_array_equal(m.grad.numpy(), [[0.0, np.inf], [0.5, 0.5]])
+    (m.maximum(m.flip(1)) * Tensor([np.inf, 1.0])).sum().backward()
+    tm = torch.tensor([[1.0, 3.0], [2.0, 2.0]], requires_grad=True)
+    (torch.maximum(tm, tm.flip(1)) * torch.tensor([np.inf, 1.0])).sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), tm.grad.numpy())
+
+
+def test_max_and_min_reductions_have_torch_amax_gradients_nan_included():
+    a = np.array([[1.55, -1.54, np.nan], [1.0, 3.0, 3.0]], np.float32)
+    for op in ("max", "min"):
+        x = Tensor(a, requires_grad=True)
+        getattr(x, op)(1).sum().backward()
+        t = torch.tensor(a, requires_grad=True)
+        getattr(t, "a" + op)(1).sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_sigmoid_gradient_at_the_float32_extremes_is_zero_as_torch():
+    v = np.array([3e38, 1e4, -100.0, -3e38, 0.0, -0.0, -90.0], np.float32)
+    x = Tensor(v, requires_grad=True)
+    x.sigmoid().sum().backward()
+    t = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+    t.sigmoid().sum().backward()
+    close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-38)  # denormals: within their spacing
+    close(x.sigmoid(), t.detach().sigmoid().numpy(), rtol=1e-5, atol=1e-38)

@@ -100,9 +100,11 @@ def _reduce(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     if reduce_op is Op.ADD:
         return [g.expand(x.shape)]
     # max and min: the gradient goes to the extremes, shared evenly between ties
-    is_max = x == out.expand(x.shape)
-    count = is_max.cast(g.dtype).sum(axis=_axes, keepdim=True)
-    return [is_max.where((g / count).expand(x.shape), 0.0)]
+    # (as torch.amax/amin: a 0/1 mask times g/count, so a NaN extreme, where no element equals
+    # it and count is 0, spreads NaN, and an infinite g gives inf * 0 = NaN beside the extremes)
+    is_max = (x == out.expand(x.shape)).cast(g.dtype)
+    count = is_max.sum(axis=_axes, keepdim=True)
+    return [is_max * (g / count).expand(x.shape)]
 
 
 def _is_transposed(node: Node) -> bool:

@@ -437,7 +437,12 @@ class Tensor:
         return self._float()._op(Op.TANH)
 
     def sigmoid(self) -> Tensor:
-        return (1 + (-self._float()).exp()).reciprocal()
+        # Through exp(-|x|) <= 1 on both sides, so no branch ever holds an inf: 1/(1+exp(-x))
+        # alone has gradient 0 * inf = NaN at x = -3e38 (torch: 0), and loses digits below -88
+        x = self._float()
+        positive = x >= 0
+        e = positive.where(-x, x).exp()  # not -x.abs(): abs'(0) = 0 would zero sigmoid'(0)
+        return positive.where((1 + e).reciprocal(), e / (1 + e))
 
     def relu(self) -> Tensor:
         # `where`, not maximum(x, 0): max splits a tie's gradient, relu'(0) is 0 in torch;

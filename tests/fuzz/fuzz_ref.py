@@ -56,7 +56,8 @@ class RV:
         return tuple(self.t.shape)
 
     def numpy(self) -> np.ndarray:
-        return self.t.detach().numpy()
+        # force: torch may hand back a gradient as a ZeroTensor, which plain numpy() refuses
+        return self.t.detach().numpy(force=True)
 
     def __repr__(self) -> str:
         return f"RV({self.dtype}, {self.numpy()!r})"
