@@ -503,3 +503,13 @@ def test_sigmoid_gradient_at_the_float32_extremes_is_zero_as_torch():
     t.sigmoid().sum().backward()
     close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-38)  # denormals: within their spacing
     close(x.sigmoid(), t.detach().sigmoid().numpy(), rtol=1e-5, atol=1e-38)
+
+
+def test_log1p_keeps_the_digits_of_small_arguments():
+    v = np.array([1e-10, 1e-5, -1e-7, -0.0, 0.5, -0.999], np.float32)
+    x = Tensor(v, requires_grad=True)
+    close(x.log1p(), np.log1p(v.astype(np.float64)), rtol=1e-6, atol=0)
+    assert np.signbit(Tensor([-0.0]).log1p().numpy()[0])  # -0.0 stays -0.0, as torch
+    x.log1p().sum().backward()
+    close(x.grad, 1 / (1 + v.astype(np.float64)), rtol=1e-5)
+    close(Tensor([True, False]).softplus(), torch.nn.functional.softplus(torch.tensor([1.0, 0.0])).numpy())

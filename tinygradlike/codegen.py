@@ -102,7 +102,7 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
         # PoCL's exp and tanh turn an argument the compiler knows to be NaN into poison (a float
         # to int conversion inside), and the kernel then drops whole branches: NaN never gets in
         return f"(({a}!={a})?{a}:{_fn('exp')}({a}))"
-    if op in (Op.LOG, Op.SQRT, Op.SIN, Op.COS):
+    if op in (Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS):
         return f"{_fn(op.value)}({a})"
     if op is Op.RECIP:
         return f"({render_const(1, node.dtype)}/{a})"

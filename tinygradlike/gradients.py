@@ -42,6 +42,8 @@ def _unary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
         return [-g]
     if op is Op.EXP:
         return [g * out]
+    if op is Op.LOG1P:
+        return [g / (x + 1)]
     if op is Op.LOG:
         return [g / x]
     if op is Op.SQRT:
@@ -165,7 +167,7 @@ def _unstride(g: Tensor, steps: tuple[int, ...], shape: tuple[int, ...]) -> Tens
 
 
 RULES: dict[Op, Callable] = {
-    **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
+    **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
                               Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM)},
     **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ)},
     Op.WHERE: _where,

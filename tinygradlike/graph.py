@@ -23,6 +23,7 @@ class Op(Enum):
     NEG = "neg"
     EXP = "exp"
     LOG = "log"
+    LOG1P = "log1p"        # its own op: log(1 + x) loses every digit of x below 1e-8
     SQRT = "sqrt"
     SIN = "sin"
     COS = "cos"            # its own op (not sin(x + pi/2)): that shift loses precision for large x
@@ -53,7 +54,7 @@ class Op(Enum):
     VIEW = "view"
 
 
-UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM})
+UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM})
 BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ})
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 

@@ -456,10 +456,11 @@ class Tensor:
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
 
     def softplus(self) -> Tensor:
-        return self.maximum(0) + (-self.abs()).exp().log1p()
+        x = self._float()
+        return x.maximum(0) + (-x.abs()).exp().log1p()
 
     def log1p(self) -> Tensor:
-        return (1 + self._float()).log()
+        return self._float()._op(Op.LOG1P)
 
     def silu(self) -> Tensor:
         return self * self.sigmoid()
