@@ -30,7 +30,7 @@ FLOAT_CONSTS = [0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 2.5, -2.5, 3.0, -3.0, 0.1,
                 -1e30, 1e30, math.inf, -math.inf, math.nan, -0.0]
 INT_CONSTS = [0, 1, -1, 2, -2, 3, -3, 7, -100, INT_MAX, INT_MIN]
 NP_CONSTS = [np.float64(0.1), np.float32(-2.0), np.int32(3), np.float64(-1.5), np.int64(-2), np.bool_(True)]
-GROUP_WEIGHTS = {"unary": 4, "const": 4, "binary": 2.5, "compare": 1.2, "where": 1, "cast": 1, "reduce": 3,
+GROUP_WEIGHTS = {"unary": 4, "const": 4, "binary": 2.5, "ndarray": 0.6, "compare": 1.2, "where": 1, "cast": 1, "reduce": 3,
                  "movement": 3, "matmul": 1.5, "creation": 0.2, "gradient": 0.8}
 EPILOGUES = ["add", "add_const", "relu", "tanh", "sigmoid", "gelu", "gt_const", "lt_const", "cast", "mul", "sum",
              "maximum_const", "where", "exp", "softmax"]
@@ -156,6 +156,21 @@ class Gen:
         if not shapes:
             raise Skip("nothing broadcasts with this shape")
         return self.new_input(self.choice(shapes))
+
+    def new_array(self, shape) -> np.ndarray:
+        """A numpy array (not a Tensor) whose shape broadcasts with `shape`."""
+        def fits(s):
+            try:
+                return math.prod(np.broadcast_shapes(tuple(shape), s)) <= 64
+            except ValueError:
+                return False
+        s = self.choice([s for s in SHAPES if fits(s)] or [()])
+        kind = self.choice(["float32", "float32", "float64", "int32", "int64", "bool"])
+        if kind in FLOATS:
+            return float_values(self.rng, s, self.choice(["normal", "kinks", "positive"])).astype(kind)
+        if kind == "bool":
+            return self.rng.random(s) < 0.5
+        return int_values(self.rng, s, "small").astype(kind)
 
     def grad_leaves(self) -> list[Var]:
         names = {i.name for i in self.inputs if i.requires_grad}

@@ -357,6 +357,78 @@ for _kind, _w in [("add", 2), ("sub", 2), ("mul", 2), ("div", 1.2), ("pow", 1.2)
     _make_const_binary(_kind, _w)
 
 
+def _make_ndarray_binary(kind: str, weight: float):
+    """tensor (op) numpy array, either side: the array counts as a tensor of its own dtype
+    (int64 arrays narrowed to int32)."""
+    def draw(g):
+        a = g.pick()
+        arr = g.new_array(a.shape)
+        if not _binary_dtype_ok(kind, a.dtype, _array_dtype(arr)):
+            raise Skip("subtraction with a bool operand")
+        return [a], {"array": arr, "side": g.choice(["right", "left"])}
+
+    def code(n, p):
+        from fuzz_program import render_array
+        arr = render_array(p["array"])
+        return f"{n[0]} {SYMBOL[kind]} {arr}" if p["side"] == "right" else f"{arr} {SYMBOL[kind]} {n[0]}"
+
+    def ref(R, a, p):
+        arr = p["array"]
+        b = R.leaf(arr.astype(np.int32) if arr.dtype == np.int64 else arr, False)
+        dt = promote(a[0].dtype, b.dtype)
+        x, y = R.convert(a[0], dt), R.convert(b, dt)
+        return _arith(kind, R, *((x, y) if p["side"] == "right" else (y, x)), dt)
+
+    op(f"{kind}_array", "ndarray", draw, code, ref, weight)
+
+
+def _array_dtype(arr: np.ndarray) -> str:
+    return {"b": "bool", "i": "int32"}.get(arr.dtype.kind, "float64" if arr.dtype == np.float64 else "float32")
+
+
+for _kind, _w in [("add", 1), ("sub", 1), ("mul", 1), ("div", 0.7), ("lt", 0.4), ("eq", 0.3)]:
+    _make_ndarray_binary(_kind, _w)
+
+
+def _draw_clip_tensor(g):
+    x = g.pick(dtypes=NUMERIC)
+    lo = g.partner(x.shape) if g.chance(0.7) else None
+    hi = g.partner(np.broadcast_shapes(x.shape, lo.shape) if lo is not None else x.shape) if lo is None or g.chance(0.5) else None
+    for b in (lo, hi):
+        if b is not None and b.dtype == "bool":
+            raise Skip("bool bounds")
+    args = [x] + [b for b in (lo, hi) if b is not None]
+    return args, {"has_lo": lo is not None, "has_hi": hi is not None}
+
+
+def _code_clip_tensor(n, p):
+    rest = list(n[1:])
+    parts = []
+    if p["has_lo"]:
+        parts.append(f"min_={rest.pop(0)}")
+    if p["has_hi"]:
+        parts.append(f"max_={rest.pop(0)}")
+    return f"{n[0]}.clip({', '.join(parts)})"
+
+
+def _ref_clip_tensor(R, a, p):
+    # torch.clamp's meaning with tensor bounds: below lo -> lo, above hi -> hi, NaN stays NaN;
+    # the gradient goes to x where lo <= x <= hi and to the bound that is taken
+    rest = list(a[1:])
+    out = a[0]
+    for which in ("lo", "hi"):
+        if p[f"has_{which}"]:
+            b = rest.pop(0)
+            dt = promote(out.dtype, b.dtype)
+            o, bb = R.convert(out, dt), R.convert(b, dt)
+            take = o.t < bb.t if which == "lo" else o.t > bb.t
+            out = R.out(torch.where(take, bb.t, o.t), dt, exact=True)
+    return out
+
+
+op("clip_tensor", "unary", _draw_clip_tensor, _code_clip_tensor, _ref_clip_tensor, 0.6)
+
+
 # --------------------------------------------------------------------------- where
 
 def _draw_where(g):

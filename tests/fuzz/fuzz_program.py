@@ -361,7 +361,7 @@ def compare_values(got: np.ndarray, runs: list[np.ndarray], dtype: str, counters
         tol = rtol * np.abs(c) + atol + atol_rel * biggest + SPREAD_FACTOR * spread
         _count(counters, stable)
         lost_nan = stable & all_nan & ~np.isnan(g) & ~(inf_may_be_nan & np.isinf(g))
-        new_nan = stable & ~any_nan & np.isnan(g)
+        new_nan = stable & ~any_nan & np.isnan(g) & ~(inf_may_be_nan & np.isinf(c))
         inf_wrong = stable & np.isinf(c) & (g != c) & ~(inf_may_be_nan & np.isnan(g))
         off = stable & finite_c & ~np.isnan(g) & ~(np.abs(g - c) <= tol)
     opposite_inf = inf_wrong & (g == -c)
