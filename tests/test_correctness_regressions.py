@@ -513,3 +513,13 @@ def test_log1p_keeps_the_digits_of_small_arguments():
     x.log1p().sum().backward()
     close(x.grad, 1 / (1 + v.astype(np.float64)), rtol=1e-5)
     close(Tensor([True, False]).softplus(), torch.nn.functional.softplus(torch.tensor([1.0, 0.0])).numpy())
+
+
+def test_softplus_gradient_is_sigmoid_everywhere_as_torch():
+    v = np.array([np.nan, -3e38, -100.0, -1.0, 0.0, -0.0, 1.0, 100.0, 3e38], np.float32)
+    x = Tensor(v, requires_grad=True)
+    x.softplus().sum().backward()
+    t = torch.tensor(v, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.softplus(t).sum().backward()
+    close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-38)
+    close(x.softplus(), torch.nn.functional.softplus(t.detach()).numpy(), rtol=1e-5, atol=1e-38)

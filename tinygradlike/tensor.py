@@ -456,8 +456,11 @@ class Tensor:
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
 
     def softplus(self) -> Tensor:
+        # max(x, 0) + log1p(exp(-|x|)), with the branches chosen by `where` so that, as in torch,
+        # softplus'(x) = sigmoid(x) everywhere: at 0 (abs'(0) = 0 would lose half) and at NaN
         x = self._float()
-        return x.maximum(0) + (-x.abs()).exp().log1p()
+        positive = x > 0
+        return positive.where(x, 0.0) + positive.where(-x, x).exp().log1p()
 
     def log1p(self) -> Tensor:
         return self._float()._op(Op.LOG1P)
