@@ -523,3 +523,9 @@ def test_softplus_gradient_is_sigmoid_everywhere_as_torch():
     torch.nn.functional.softplus(t).sum().backward()
     close(x.grad, t.grad.numpy(), rtol=1e-5, atol=1e-38)
     close(x.softplus(), torch.nn.functional.softplus(t.detach()).numpy(), rtol=1e-5, atol=1e-38)
+
+
+def test_abs_of_either_zero_is_positive_zero():
+    out = Tensor(np.array([0.0, -0.0, -2.0, np.nan], np.float32)).abs().numpy()
+    assert not np.signbit(out[:2]).any()
+    np.testing.assert_array_equal((1 / Tensor([0.0, -0.0]).abs()).numpy(), [np.inf, np.inf])

@@ -470,8 +470,10 @@ class Tensor:
 
     def abs(self) -> Tensor:
         # max splits the tie at 0 between x and -x, so abs'(0) = 0.5 - 0.5 = 0 (torch's sign(0));
-        # NaN stays NaN and -0.0 becomes 0.0
-        return self.maximum(-self)
+        # NaN stays NaN. A tie gives max's second operand, -0.0 for x = +0.0: adding 0 makes
+        # every zero +0.0 (1 / abs(0) is +inf)
+        out = self.maximum(-self)
+        return out + 0 if out.dtype.is_float else out
 
     def sign(self) -> Tensor:
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
