@@ -916,18 +916,24 @@ def _draw_cat(g):
     return [x, *others], {"dim": dim, "form": g.choice(["method", "static"])}
 
 
-def _code_cat(n, p):
-    if p["form"] == "method":
-        return f"{n[0]}.cat({', '.join(n[1:])}, dim={p['dim']})"
-    return f"Tensor.cat({', '.join(n)}, dim={p['dim']})"
+def _code_join(name):
+    """Source of Tensor.cat / Tensor.stack, as a method of the first tensor or as a static call."""
+    def code(n, p):
+        if p["form"] == "method":
+            return f"{n[0]}.{name}({', '.join(n[1:])}, dim={p['dim']})"
+        return f"Tensor.{name}({', '.join(n)}, dim={p['dim']})"
+    return code
 
 
-def _ref_cat(R, a, p):
-    dt = promote(*(x.dtype for x in a))
-    return R.out(torch.cat([R.convert(x, dt).t for x in a], dim=p["dim"]), dt, exact=True)
+def _ref_join(torch_fn):
+    """Reference of a join: every operand promoted to the common dtype, then torch's join."""
+    def ref(R, a, p):
+        dt = promote(*(x.dtype for x in a))
+        return R.out(torch_fn([R.convert(x, dt).t for x in a], dim=p["dim"]), dt, exact=True)
+    return ref
 
 
-op("cat", "movement", _draw_cat, _code_cat, _ref_cat, 1.0)
+op("cat", "movement", _draw_cat, _code_join("cat"), _ref_join(torch.cat), 1.0)
 
 
 def _draw_stack(g):
@@ -936,18 +942,7 @@ def _draw_stack(g):
     return [x, *others], {"dim": g.integer(-x.ndim - 1, x.ndim), "form": g.choice(["method", "static"])}
 
 
-def _code_stack(n, p):
-    if p["form"] == "method":
-        return f"{n[0]}.stack({', '.join(n[1:])}, dim={p['dim']})"
-    return f"Tensor.stack({', '.join(n)}, dim={p['dim']})"
-
-
-def _ref_stack(R, a, p):
-    dt = promote(*(x.dtype for x in a))
-    return R.out(torch.stack([R.convert(x, dt).t for x in a], dim=p["dim"]), dt, exact=True)
-
-
-op("stack", "movement", _draw_stack, _code_stack, _ref_stack, 0.7)
+op("stack", "movement", _draw_stack, _code_join("stack"), _ref_join(torch.stack), 0.7)
 
 
 def _draw_squeeze(g):
