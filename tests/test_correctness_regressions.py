@@ -529,3 +529,22 @@ def test_abs_of_either_zero_is_positive_zero():
     out = Tensor(np.array([0.0, -0.0, -2.0, np.nan], np.float32)).abs().numpy()
     assert not np.signbit(out[:2]).any()
     np.testing.assert_array_equal((1 / Tensor([0.0, -0.0]).abs()).numpy(), [np.inf, np.inf])
+
+
+@pytest.mark.parametrize("values", [
+    [1e20, -1e20, 3e19],     # a variance of 1e40 is past float32; the std of 1e20 is not
+    [1e-30, -2e-30, 0.0],    # the squares underflow; the std of 1.5e-30 does not
+    [1e30, 1e30, 1.0],
+    [-2.0, 0.5, 3.25],
+])
+def test_std_neither_overflows_nor_underflows_where_the_result_fits(values):
+    a = np.array([values, values[::-1]], np.float32)
+    for axis in (1, None):
+        x = Tensor(a, requires_grad=True)
+        x.std(axis).sum().backward()
+        t = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        (t.std(axis) if axis is not None else t.std()).sum().backward()
+        close(x.std(axis), (t.std(axis) if axis is not None else t.std()).detach().numpy(), rtol=1e-5, atol=0)
+        close(x.grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
+    expected_var = torch.tensor(a, dtype=torch.float64).var(1).float().numpy()  # inf where past float32
+    close(Tensor(a).var(1), expected_var, rtol=1e-5, atol=0)

@@ -690,17 +690,38 @@ class Tensor:
         count = math.prod(self.shape[a] for a in self._axes(axis))
         return self._float().sum(axis, keepdim) * (1.0 / count if count else math.nan)
 
-    def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+    def _scaled_variance(self, axis, correction: int) -> tuple[Tensor, Tensor]:
+        """(scale, m) with var = m * scale**2, keepdim shape. The centred values are divided by a
+        power of two near the row's largest magnitude before they are squared, so squares neither
+        overflow (values of 1e20 have a variance of 1e40, past float32, but a std of 1e20) nor
+        underflow (a std of 1e-30 survives); a power of two, so that dividing by it rounds nothing
+        where exp2 of an integer is exact (it is on PoCL). The scale is detached:
+        the variance does not depend on it, so its gradient is exactly that of the plain formula."""
         count = math.prod(self.shape[a] for a in self._axes(axis))
-        centered = self._float() - self._float().mean(axis, keepdim=True)
-        return centered.square().sum(axis, keepdim) * (1.0 / max(count - correction, 0) if count > correction else math.nan)
+        x = self._float()
+        peak = x.abs().max(axis, keepdim=True).detach() if count else x.sum(axis, keepdim=True).detach()
+        # 2**int(log2(peak)), kept inside float32's normal range (a row of zeros gets 2**-126;
+        # a row with inf or nan gets 1: its result is nan whatever the scale)
+        exponent = (peak < math.inf).where(peak, 1.0).log2().clip(-126, 126).cast(dtypes.int32)
+        scale = exponent.cast(dtypes.float32).exp2().detach()
+        centered = (x - x.mean(axis, keepdim=True)) / scale
+        m = centered.square().sum(axis, keepdim=True) * (1.0 / (count - correction) if count > correction else math.nan)
+        return scale, m
+
+    def _drop_axes(self, out: Tensor, axis, keepdim: bool) -> Tensor:
+        axes = self._axes(axis)
+        return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
+
+    def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        scale, m = self._scaled_variance(axis, correction)
+        return self._drop_axes(m * scale * scale, axis, keepdim)
 
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
-        var = self.var(axis, keepdim, correction)
+        scale, m = self._scaled_variance(axis, correction)
         # a constant row has std 0, where sqrt's gradient is inf and the chain gives 0 * inf = nan;
         # torch defines it as 0. The second where keeps the sqrt branch's own gradient finite.
-        zero = var == 0
-        return zero.where(0.0, zero.where(1.0, var).sqrt())
+        zero = m == 0
+        return self._drop_axes(zero.where(0.0, zero.where(1.0, m).sqrt() * scale), axis, keepdim)
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts

@@ -1035,7 +1035,7 @@ def _code_matmul(n, p):
 def _ref_matmul(R, a, p):
     dt = promote(a[0].dtype, a[1].dtype, "float32")
     x, y = R.convert(a[0], dt), R.convert(a[1], dt)
-    v = torch.matmul(x.t, y.t)
+    v = torch.matmul(x.t, y.t) + 0.0  # a sum starts at +0.0, as torch.sum and np.sum (batched torch.matmul gives -0.0)
     xd, yd = x.t.detach(), y.t.detach()
     scale = torch.matmul(xd.abs(), yd.abs())
     xs = xd.unsqueeze(0) if xd.dim() == 1 else xd
