@@ -247,7 +247,12 @@ def _arith(kind: str, R: Ref, a: RV, b: RV, dt: str) -> RV:
         return R.out(x.t / y.t, fdt, 3)
     if kind == "pow":
         if dt in FLOATS:
-            return R.out(torch.pow(a.t, b.t), dt, 16, exact=False)
+            # at base 0 with exponent >= 0, x**y is constant in y (0, or 1 at y = 0), so every
+            # derivative in y is 0; torch masks the first, but its second is 0 * log(0) = nan.
+            # There the exponent is detached, and the base elsewhere replaced by 1, not 0.
+            flat = (a.t == 0) & (b.t >= 0)
+            v = torch.where(flat, torch.pow(a.t, b.t.detach()), torch.pow(torch.where(flat, 1.0, a.t), b.t))
+            return R.out(v, dt, 16, exact=False)
         # integer ** integer stays an integer, as in torch: exact, and 1 / base**k truncated
         # toward zero for a negative exponent (0 ** -k gives 0, as torch does)
         v = torch.pow(a.t.double(), b.t.double())
