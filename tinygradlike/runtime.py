@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -775,7 +776,7 @@ def _unpack_cache_entry(raw: bytes, digest: bytes) -> bytes:
 
 def _program_from_binary(device: Device, binary: bytes, name: str, options: tuple[str, ...]) -> cl.Program:
     try:
-        program = cl.Program(device.ctx, [device.cl_device], [binary]).build(options=list(options))
+        program = _quiet_build(cl.Program(device.ctx, [device.cl_device], [binary]), options=list(options))
     except cl.Error as e:
         raise _BadCacheEntry(f"OpenCL cannot load it: {str(e).splitlines()[0] if str(e) else e!r}") from None
     if name not in program.kernel_names.split(";"):  # a wrong program is as corrupt as a bad one
@@ -797,9 +798,18 @@ def _build_source(device: Device, source: str, name: str, options: tuple[str, ..
     # cache_dir=False: pyopencl's own binary cache would hide builds from our counters.
     program = cl.Program(device.ctx, source)
     try:
-        return program.build(options=list(options), devices=[device.cl_device], cache_dir=False)
+        return _quiet_build(program, options=list(options), devices=[device.cl_device], cache_dir=False)
     except cl.Error as e:
         raise CompileError(name, source, options, _build_log(program, device) or str(e), device) from None
+
+
+def _quiet_build(program: cl.Program, **options) -> cl.Program:
+    """program.build without pyopencl's CompilerWarning: the warnings are about our generated
+    code (clang calls the NaN test x != x "always false"), nothing a user can act on. A failed
+    build still raises with its log."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cl.CompilerWarning)
+        return program.build(**options)
 
 
 def _build_log(program: cl.Program, device: Device) -> str:
