@@ -85,6 +85,25 @@ def test_step_updates_parameters_in_place_as_fresh_leaves():
     assert opt.momentum_buffers[0].node.srcs == ()  # the momentum holds no history either
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_an_eager_step_copies_no_bytes_and_a_loss_read_after_it_keeps_its_old_value(name):
+    model, x = make_problem()
+    memory = [p.node.buffer for p in model.parameters()]
+    opt = getattr(optim, name)(model.parameters(), lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    for _ in range(3):
+        weights = [p.numpy().astype(np.float64) for p in model.parameters()]
+        loss = model(x).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        runtime.reset_stats()
+        opt.step()
+        assert runtime.stats()["bytes_copied_on_device"] == 0
+        w, b = (torch.from_numpy(a) for a in weights)  # the loss of the weights before the step
+        expected = ((torch.from_numpy(x.numpy().astype(np.float64)) @ w.T + b) ** 2).mean().item()
+        assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert [p.node.buffer for p in model.parameters()] == memory  # the same memory objects
+
+
 @pytest.mark.parametrize("name,kwargs", [("Adam", {"lr": 0.01}), ("SGD", {"lr": 0.1, "momentum": 0.9}),
                                          ("RMSprop", {"lr": 0.001, "centered": True})])
 def test_a_jit_replayed_step_trains_exactly_like_the_plain_step(name, kwargs):

@@ -5,10 +5,11 @@ update rules.
     opt.zero_grad(); loss.backward(); opt.step()
 
 One `step()` builds the new value of every parameter and of the optimizer's state as lazy
-tensors and realizes them all, with the gradients they read, in ONE schedule. Each result is
-then copied into the memory its tensor already owns (Tensor.assign): the parameter becomes a
-leaf again with no history, so nothing grows from step to step, and the memory stays put, so
-a `jit`-recorded training step keeps reading the right buffers when it is replayed.
+tensors and realizes them all, with the gradients they read, in ONE schedule. Each result then
+becomes the content of the memory its tensor already owns, by trading storage, not copying
+(see _store); the parameter becomes a leaf again with no history, so nothing grows from step
+to step, and the memory object stays put, so a `jit`-recorded training step keeps reading
+the right buffers when it is replayed.
 
 Nothing that changes between steps is a Python number inside the graph: numbers are baked
 into the kernel source, so a changing one would compile new kernels (and a jit replay would
@@ -21,6 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
+from tinygradlike import runtime
 from tinygradlike.graph import Op, buffer_node
 from tinygradlike.tensor import Tensor
 
@@ -77,8 +79,9 @@ class Optimizer:
         outputs = [new for _, new in pairs] + grads + list(also)
         if outputs:
             outputs[0].realize(*outputs[1:])
+        taken: set[int] = set()
         for target, new in pairs:
-            target.assign(new)  # a device copy into the memory the tensor owns
+            _store(target, new, taken)
         for (_, p), g in zip(stepping, grads):
             p.grad = g  # the realized gradient this step used
 
@@ -94,6 +97,27 @@ class Optimizer:
         # real buffers, not lazy zeros: the first step must read memory like every later one,
         # or step 2 would compile different kernels than step 1
         return [Tensor(np.zeros(p.shape, dtype=p.dtype.np)) for p in self.params]
+
+
+def _store(target: Tensor, new: Tensor, taken: set[int]) -> None:
+    """Make `target` (a parameter or a state tensor) hold the realized value `new`, in the
+    memory object it already owns (a jit recording that read it keeps reading it).
+
+    Eager code trades storage instead of copying: `new` was computed into fresh memory, so the
+    target's memory object takes that storage, and the target's old node (which a lazy loss,
+    the logits or a backward through the old graph may still read) takes the old storage, with
+    the old values. No bytes move. While a jit records, the value is copied (Tensor.assign),
+    so the recording holds the copy a replay must repeat. `taken`: values already stored."""
+    old, node = target.node, new.node
+    memory, fresh = old.buffer, node.buffer
+    if (runtime.capturing() or fresh is None or node.op in (Op.VIEW, Op.BUFFER) or id(node) in taken
+            or new.dtype != target.dtype or fresh.nbytes != memory.nbytes or fresh.device is not memory.device):
+        target.assign(new)
+        return
+    taken.add(id(node))
+    memory.exchange(fresh)  # memory now holds the new values, fresh the old ones
+    old.buffer, node.buffer = fresh, memory
+    target.node = buffer_node(memory, target.dtype, target.shape, requires_grad=old.requires_grad)
 
 
 def _own_memory(p: Tensor) -> Tensor:

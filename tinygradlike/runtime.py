@@ -60,7 +60,8 @@ _DEBUG = _read_debug_env()
 _COUNTER_NAMES = (
     "kernels_launched", "kernels_compiled", "compile_seconds", "first_launch_seconds",
     "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
-    "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "synchronizations",
+    "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "bytes_copied_on_device",
+    "synchronizations",
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
@@ -71,7 +72,8 @@ def stats() -> dict:
     source only), compile_seconds, first_launch_seconds, cache_hits_memory, cache_hits_disk,
     cache_entries_rejected (corrupt or foreign disk cache files, deleted and rebuilt),
     buffers_allocated and bytes_allocated (real device allocations, pool hits excluded),
-    buffers_reused (pool hits), bytes_copied_in/out, synchronizations; plus live_buffers (a
+    buffers_reused (pool hits), bytes_copied_in/out (host to device and back),
+    bytes_copied_on_device (Buffer.copy_from), synchronizations; plus live_buffers (a
     gauge, never reset).
 
     compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
@@ -335,9 +337,19 @@ class Buffer:
             raise ValueError(f"copy_from a Buffer of {src.nbytes} bytes into one of {self.nbytes} bytes")
         if self.nbytes:
             cl.enqueue_copy(self.device.queue, self.cl, src.cl, byte_count=self.nbytes)
+            _counters["bytes_copied_on_device"] += self.nbytes
         recording = _capture.commands
         if recording is not None:
             recording.append((None, self, src, None))
+
+    def exchange(self, other: Buffer) -> None:
+        """Swap the device storage of two Buffers of one size on one device: each object then
+        holds the bytes the other held, and nothing is copied. Kernels read a Buffer's storage
+        when they are enqueued, so commands enqueued before see the old storage."""
+        if other.nbytes != self.nbytes or other.device is not self.device:
+            raise ValueError(f"exchange needs two Buffers of one size on one device, got {self.nbytes} "
+                             f"bytes on {self.device.index} and {other.nbytes} on {other.device.index}")
+        self.cl, other.cl = other.cl, self.cl
 
     def to_numpy(self, dtype: Any, shape: tuple[int, ...]) -> np.ndarray:
         """A new host array read from this buffer. Waits for every command enqueued before it:
