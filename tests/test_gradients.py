@@ -39,7 +39,7 @@ def leaves(draw, shape=None, low=-2.0, high=2.0, away_from=()):
         return storage, lambda t: t[key], shape
     if layout == "flipped":
         axes = (len(shape) - 1,)
-        return np.ascontiguousarray(np.flip(x, axes)), lambda t: t.flip(axes), shape
+        return np.flip(x, axes).copy(), lambda t: t.flip(axes), shape  # copy(): ascontiguousarray keeps a -1 stride on a size-1 axis, which torch refuses
     if layout == "expanded":
         small_shape = tuple(1 if i == 0 else s for i, s in enumerate(shape))
         return x[:1].reshape(small_shape).copy(), lambda t: t.expand(shape), shape

@@ -207,7 +207,7 @@ class Tensor:
             dtype = dtypes.bool if isinstance(fill_value, bool) else (
                 dtypes.int32 if isinstance(fill_value, int) else dtypes.float32)
         dt = dtypes.from_any(dtype)
-        out = Tensor(const_node(fill_value, dt)).reshape((1,) * len(shape)).expand(shape)
+        out = _filled(shape, fill_value, dt)
         if requires_grad:
             out = out.contiguous()
             out.realize()
@@ -377,9 +377,10 @@ class Tensor:
             other = Tensor(other)
         if isinstance(other, Tensor):
             dt = dtypes.promote(self.dtype, other.dtype)
-        elif _is_scalar(other):
+        elif _is_scalar(other):  # the common case (x * 0.9), built directly: one node for the constant
             dt = _scalar_with(other, self.dtype)
-            other = Tensor.full((), _check_scalar(other, dt), dt)
+            a, b = self.cast(dt), _filled(self.shape, _check_scalar(other, dt), dt)
+            return (b, a) if reverse else (a, b)
         else:
             raise TypeError(f"cannot combine a Tensor with {type(other).__name__} {other!r}; "
                             f"use a Tensor or a Python number")
@@ -988,6 +989,24 @@ class Tensor:
     def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = self @ weight
         return out if bias is None else out + bias
+
+
+# shape -> the tracker that broadcasts a 0-d constant to it; a training step asks for the same
+# few shapes every time, and building a tracker costs more than the rest of a constant
+_BROADCAST: dict[tuple[int, ...], ShapeTracker] = {}
+
+
+def _filled(shape: tuple[int, ...], value: Scalar, dtype: DType) -> Tensor:
+    """A constant of `shape`: one CONST node seen through one broadcasting view."""
+    node = const_node(value, dtype)
+    if not shape:
+        return Tensor(node)
+    st = _BROADCAST.get(shape)
+    if st is None:
+        if len(_BROADCAST) > 4096:
+            _BROADCAST.clear()
+        st = _BROADCAST[shape] = ShapeTracker.from_shape(()).reshape((1,) * len(shape)).expand(shape)
+    return Tensor(Node(Op.VIEW, (node,), st, dtype, shape, move=("expand", shape)))
 
 
 def _keep_old_values(node: Node) -> None:
