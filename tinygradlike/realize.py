@@ -2,14 +2,22 @@
 
 This is the one place where graph, codegen and runtime meet. Launches are only enqueued;
 the queue is synchronized when the user reads data (Buffer.to_numpy).
+
+A graph seen before costs no scheduling: `realize` first takes the graph's structural key
+(scheduler.structure: every pending node's op, argument, dtype, shape and sources, and the
+dtype and shape of each memory node it reads), and when a schedule was built for that key,
+it launches the same kernels on the new graph's memory. A training step written as a plain
+loop builds the same graph every step, so from the second step on it pays one walk over
+the graph instead of grouping, rendering and looking up programs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from tinygradlike import runtime
+from tinygradlike import codegen, runtime, schedule, scheduler
 from tinygradlike.codegen import RenderedKernel, render_group
 from tinygradlike.graph import Node
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
@@ -17,6 +25,27 @@ from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_s
 _NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
 # scratch memory of multi-group reductions, kept per kernel: their counters must start at zero
 _scratch: dict[tuple[str, str], tuple[runtime.Buffer, ...]] = {}
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel of a cached schedule, with its memory named by position in the graph walk."""
+
+    kernel: runtime.Kernel | None  # None: its results are empty, nothing to launch
+    global_size: tuple
+    local_size: tuple | None
+    roots: tuple[tuple[int, int], ...]  # (position, bytes) of each node it writes
+    reads: tuple[int, ...]  # positions of the memory nodes it reads, in argument order
+    scratch: tuple[runtime.Buffer, ...]
+    flops: int
+    nbytes: int
+
+
+# structural key -> the launches of its schedule. No graph nodes are kept (a cached node would
+# keep its memory alive); positions name them. Bounded: a program that builds ever new graphs
+# must not grow it without end.
+_schedules: dict[tuple, tuple[Launch, ...]] = {}
+MAX_SCHEDULES = 2048
 
 
 def plan(outputs: list[Node]) -> tuple[list[KernelGroup], Callable[[Node], bool]]:
@@ -34,27 +63,65 @@ def plan(outputs: list[Node]) -> tuple[list[KernelGroup], Callable[[Node], bool]
 
 def realize(outputs: list[Node]) -> None:
     """Compute every node in `outputs` (VIEW outputs: their base) into device memory."""
-    groups, is_load = plan(outputs)
-    if not groups:
-        return
+    key, nodes = scheduler.structure(outputs)
+    if key is None:
+        return  # nothing pending
     device = runtime.get_device()
-    for group in groups:
-        run_group(group, is_load, device)
-    for group in groups:
-        for root in group.roots:
-            _forget_history(root)
+    key = (key, device.cache_key, codegen.FAST_MATH, schedule.MAX_KERNEL_OPS, schedule.MAX_KERNEL_INPUTS,
+           schedule.SHARED_KERNEL_OPS)
+    launches = _schedules.get(key)
+    if launches is None:
+        runtime.count("schedules_built")
+        launches = _build(outputs, nodes, device)
+        if len(_schedules) >= MAX_SCHEDULES:
+            _schedules.clear()
+        _schedules[key] = launches
+    else:
+        runtime.count("schedules_reused")
+        _run(launches, nodes, device)
+    for launch in launches:
+        for position, _ in launch.roots:
+            _forget_history(nodes[position])
 
 
-def run_group(group: KernelGroup, is_load, device) -> None:
-    outs = [runtime.Buffer(max(root.size, 1) * root.dtype.itemsize) for root in group.roots]
-    if group.root.size:
-        rendered = render_group(group, is_load, device)
-        _check_one_device(rendered.inputs, device)
-        kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
-        args = [*outs, *(node.buffer for node in rendered.inputs), *_scratch_buffers(rendered)]
-        kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
-    for root, out in zip(group.roots, outs):
-        root.buffer = out
+def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]:
+    """Group, render and compile the graph's kernels, run them, and describe them for reuse."""
+    groups, is_load = plan(outputs)
+    position = {id(node): i for i, node in enumerate(nodes)}
+    launches = []
+    for group in groups:
+        outs = [runtime.Buffer(max(root.size, 1) * root.dtype.itemsize) for root in group.roots]
+        kernel, rendered, scratch = None, None, ()
+        if group.root.size:
+            rendered = render_group(group, is_load, device)
+            _check_one_device(rendered.inputs, device)
+            kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
+            scratch = _scratch_buffers(rendered)
+            args = [*outs, *(node.buffer for node in rendered.inputs), *scratch]
+            kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
+        for root, out in zip(group.roots, outs):
+            root.buffer = out
+        launches.append(Launch(
+            kernel, rendered.global_size if rendered else (), rendered.local_size if rendered else None,
+            tuple((position[id(root)], out.nbytes) for root, out in zip(group.roots, outs)),
+            tuple(position[id(node)] for node in rendered.inputs) if rendered else (),
+            scratch, rendered.flops if rendered else 0, rendered.nbytes if rendered else 0))
+    return tuple(launches)
+
+
+def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
+    """Launch a cached schedule on the memory of a graph of the same structure."""
+    for node in nodes:
+        if node.buffer is not None and node.buffer.device is not device:
+            _check_one_device([node], device)
+    for launch in launches:
+        outs = [runtime.Buffer(nbytes) for _, nbytes in launch.roots]
+        if launch.kernel is not None:
+            launch.kernel(launch.global_size, launch.local_size, *outs,
+                          *(nodes[i].buffer for i in launch.reads), *launch.scratch,
+                          flops=launch.flops, nbytes=launch.nbytes)
+        for (position, _), out in zip(launch.roots, outs):
+            nodes[position].buffer = out
 
 
 def _check_one_device(inputs, device) -> None:
@@ -88,4 +155,3 @@ def _forget_history(node: Node) -> None:
     """
     if not node.requires_grad:
         node.srcs = ()
-

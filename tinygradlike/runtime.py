@@ -61,7 +61,7 @@ _COUNTER_NAMES = (
     "kernels_launched", "kernels_compiled", "compile_seconds", "first_launch_seconds",
     "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
     "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "bytes_copied_on_device",
-    "synchronizations",
+    "synchronizations", "schedules_built", "schedules_reused",
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
@@ -73,7 +73,9 @@ def stats() -> dict:
     cache_entries_rejected (corrupt or foreign disk cache files, deleted and rebuilt),
     buffers_allocated and bytes_allocated (real device allocations, pool hits excluded),
     buffers_reused (pool hits), bytes_copied_in/out (host to device and back),
-    bytes_copied_on_device (Buffer.copy_from), synchronizations; plus live_buffers (a
+    bytes_copied_on_device (Buffer.copy_from), synchronizations, schedules_built (graphs
+    grouped, rendered and compiled) and schedules_reused (graphs whose structure had a
+    schedule already: no grouping, rendering or program lookup); plus live_buffers (a
     gauge, never reset).
 
     compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
@@ -82,6 +84,11 @@ def stats() -> dict:
     for the kernel to finish, and that wall time (one run of the kernel included) counts as
     compile time. Only those first launches wait; they are not counted in synchronizations."""
     return {**_counters, "live_buffers": _live_buffers}
+
+
+def count(name: str, n: int = 1) -> None:
+    """Add n to one of the stats() counters (for the layers above the runtime)."""
+    _counters[name] += n
 
 
 def reset_stats() -> None:

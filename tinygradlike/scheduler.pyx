@@ -7,6 +7,8 @@ Python object per visit. Sections:
 
 1. Scalar graphs: `ScalarNode` (the C half of `tinygradlike.Value`), `apply`, realize, backward.
 2. Generic `toposort(roots)` over any objects with a `srcs` tuple (the tensor graph uses it).
+3. Kernel grouping of tensor graphs (`group_kernels`, the rules in schedule.py).
+4. Structural keys of tensor graphs (`structure`), under which realize.py caches schedules.
 """
 cimport cython
 from cpython.ref cimport PyObject
@@ -665,3 +667,42 @@ cdef Py_ssize_t _consumer_count(object node_uses):
     for consumer, view in node_uses:
         consumers.add(id(consumer))
     return len(consumers)
+
+
+# =============================================================================================
+# 4. Structural keys (tensor graphs)
+# =============================================================================================
+# tinygradlike/realize.py caches a schedule under the key of the graph it was built for.
+
+def structure(list outputs):
+    """(key, nodes) of the pending graph behind `outputs`, or (None, nodes) when nothing in it
+    is pending. `nodes` are the graph's nodes sources first (the walk stops at memory), and
+    `key` holds everything a schedule depends on: per node its op, argument, dtype, shape and
+    the positions of its sources; a memory node is only its dtype and shape. Two graphs with
+    one key get the same kernels, reading and writing the nodes at the same positions.
+
+    A constant is keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a
+    custom op's argument holds graph nodes, and its forward is the identity, so it is left out."""
+    cdef list order = toposort(outputs, expand=lambda n: n.buffer is None)
+    cdef dict position = {}
+    cdef list entries = []
+    cdef object node, op, arg, src
+    cdef Py_ssize_t i, pending = 0
+    for i in range(len(order)):
+        node = order[i]
+        position[id(node)] = i
+        if node.buffer is not None:
+            entries.append((node.dtype, node.shape))
+            continue
+        pending += 1
+        op = node.op
+        if op is Op.CONST:
+            arg = repr(node.arg)
+        elif op is Op.CUSTOM:
+            arg = None
+        else:
+            arg = node.arg
+        entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in node.srcs])))
+    if not pending:
+        return None, order
+    return (tuple(entries), tuple([position[id(node)] for node in outputs])), order

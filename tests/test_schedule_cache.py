@@ -1,0 +1,107 @@
+"""A graph seen before reuses its schedule: realize() keys every graph by its structure
+(scheduler.structure) and launches the cached kernels on the new graph's memory. These tests
+pin down what the key must tell apart, each answer checked against numpy."""
+import numpy as np
+import pytest
+
+from tinygradlike import nn, optim, runtime
+from tinygradlike.tensor import Tensor
+
+rng = np.random.default_rng(11)
+A = rng.standard_normal((3, 5)).astype(np.float32)
+B = rng.standard_normal((3, 5)).astype(np.float32)
+
+
+def expression(x: Tensor) -> Tensor:
+    return ((x * 2.5 - 1).relu() @ x.T).sum(1) + x.max()
+
+
+def reference(a: np.ndarray) -> np.ndarray:
+    a64 = a.astype(np.float64)
+    return (np.maximum(a64 * 2.5 - 1, 0) @ a64.T).sum(1) + a64.max()
+
+
+def counts() -> dict:
+    s = runtime.stats()
+    return {k: s[k] for k in ("schedules_built", "schedules_reused", "kernels_compiled", "cache_hits_memory")}
+
+
+def test_a_repeated_graph_is_not_grouped_rendered_or_compiled_again():
+    expression(Tensor(A)).numpy()  # the first time: built
+    runtime.reset_stats()
+    got = expression(Tensor(B)).numpy()  # a new graph of the same structure on new memory
+    assert counts() == {"schedules_built": 0, "schedules_reused": 1, "kernels_compiled": 0, "cache_hits_memory": 0}
+    np.testing.assert_allclose(got, reference(B), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("change, make, ref", [
+    ("shape", lambda: Tensor(A[:, :4]), lambda: reference(A[:, :4])),
+    ("dtype", lambda: Tensor(A.astype(np.float64)), lambda: reference(A)),
+    ("view", lambda: Tensor(np.ascontiguousarray(A.T)).T, lambda: reference(A)),
+    ("view", lambda: Tensor(np.concatenate([A, B], 1))[:, ::2], lambda: reference(np.concatenate([A, B], 1)[:, ::2])),
+])
+def test_a_change_in_shape_dtype_or_view_builds_a_new_schedule_with_the_right_answer(change, make, ref):
+    expression(Tensor(A)).numpy()
+    x = make()
+    runtime.reset_stats()
+    got = expression(x).numpy()
+    assert counts()["schedules_built"] == 1, change
+    np.testing.assert_allclose(got, ref(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n, first, second", [(3, 2.5, 3.5), (4, 0.0, -0.0), (5, 1.4e-45, 0.0), (6, -np.inf, np.inf)])
+def test_a_changed_constant_builds_a_new_schedule_with_the_right_answer(n, first, second):
+    values = np.linspace(-2, 4, n).astype(np.float32)  # n: a shape no other test case uses
+    a = Tensor(values)
+    (1 / (a * 0 + first)).numpy()
+    runtime.reset_stats()
+    got = (1 / (a * 0 + second)).numpy()
+    assert counts()["schedules_built"] == 1
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(got, 1 / (values * np.float32(0) + np.float32(second)))
+
+
+def test_memory_read_in_place_of_a_computed_node_builds_a_new_schedule():
+    # the same expression, once with its middle computed in the same schedule and once with the
+    # middle already in memory (read by the user in between)
+    def chain(x, read_middle):
+        middle = (x + 1).exp()
+        if read_middle:
+            middle.numpy()
+        return middle * 2 - x
+
+    expected = np.exp(A.astype(np.float64) + 1) * 2 - A
+    np.testing.assert_allclose(chain(Tensor(A), False).numpy(), expected, rtol=1e-5)
+    runtime.reset_stats()
+    np.testing.assert_allclose(chain(Tensor(A), True).numpy(), expected, rtol=1e-5)
+    assert counts()["schedules_built"] == 2 and counts()["schedules_reused"] == 0
+
+
+def test_one_tensor_used_twice_and_two_equal_tensors_are_different_schedules():
+    a, b = Tensor(A), Tensor(B)
+    np.testing.assert_allclose((a * a + a).numpy(), A * A + A, rtol=1e-6)
+    runtime.reset_stats()
+    np.testing.assert_allclose((a * b + a).numpy(), A * B + A, rtol=1e-6)
+    assert counts()["schedules_built"] == 1
+    runtime.reset_stats()
+    np.testing.assert_allclose((b * a + b).numpy(), B * A + B, rtol=1e-6)
+    assert counts()["schedules_reused"] == 1
+
+
+def test_a_training_loop_without_jit_reuses_its_schedules_from_the_second_step():
+    Tensor.manual_seed(3)
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for step in range(4):
+        if step == 2:
+            runtime.reset_stats()
+        x = Tensor(rng.standard_normal((6, 5)).astype(np.float32))
+        loss = model(x).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    s = counts()
+    assert s["schedules_built"] == 0 and s["schedules_reused"] > 0 and s["kernels_compiled"] == 0
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
