@@ -357,8 +357,7 @@ class Tensor:
         """One movement (reshape, permute, expand, pad, shrink, flip, stride): a new view of the
         same memory, never a copy. The node records the movement for the gradient rules."""
         node = self.node
-        st = node.arg if node.op is Op.VIEW else ShapeTracker.from_shape(node.shape)
-        new_st = getattr(st, name)(param)
+        new_st = _moved(node.arg if node.op is Op.VIEW else node.shape, name, param)
         base = node.base
         if new_st.is_contiguous and new_st.shape == base.shape and node.requires_grad == base.requires_grad:
             return Tensor(base)  # x.T.T is x (unless requires_grad was set on a view in between)
@@ -989,6 +988,29 @@ class Tensor:
     def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = self @ weight
         return out if bias is None else out + bias
+
+
+# (tracker or plain shape, movement, parameter) -> the moved tracker. Trackers are immutable and
+# a movement is a pure function of them, and a training step makes the same few movements
+# every step: a lookup instead of building Views. Bounded like _BROADCAST.
+_MOVES: dict[tuple, ShapeTracker] = {}
+
+
+def _moved(st: ShapeTracker | tuple[int, ...], name: str, param: Any) -> ShapeTracker:
+    key = (st, name, param)
+    try:
+        return _MOVES[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable parameter: move without the memo
+        key = None
+    tracker = ShapeTracker.from_shape(st) if isinstance(st, tuple) else st
+    moved = getattr(tracker, name)(param)
+    if key is not None:
+        if len(_MOVES) > 16384:
+            _MOVES.clear()
+        _MOVES[key] = moved
+    return moved
 
 
 # shape -> the tracker that broadcasts a 0-d constant to it; a training step asks for the same
