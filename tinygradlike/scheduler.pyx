@@ -682,27 +682,49 @@ def structure(list outputs):
     one key get the same kernels, reading and writing the nodes at the same positions.
 
     A constant is keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a
-    custom op's argument holds graph nodes, and its forward is the identity, so it is left out."""
-    cdef list order = toposort(outputs, expand=lambda n: n.buffer is None)
+    custom op's argument holds graph nodes, and its forward is the identity, so it is left out.
+    The walk is toposort's, with the stop at memory and the entries written as nodes are emitted."""
+    cdef list order = [], entries = [], todo = [], done = []
     cdef dict position = {}
-    cdef list entries = []
+    cdef set seen = set()
     cdef object node, op, arg, src
+    cdef tuple srcs
     cdef Py_ssize_t i, pending = 0
-    for i in range(len(order)):
-        node = order[i]
-        position[id(node)] = i
-        if node.buffer is not None:
-            entries.append((node.dtype, node.shape))
+    for i in range(len(outputs) - 1, -1, -1):
+        todo.append(outputs[i])
+        done.append(False)
+    while todo:
+        node = todo.pop()
+        if done.pop():
+            position[id(node)] = len(order)
+            order.append(node)
+            if node.buffer is not None:
+                entries.append((node.dtype, node.shape))
+                continue
+            pending += 1
+            op = node.op
+            if op is Op.CONST:
+                arg = repr(node.arg)
+            elif op is Op.CUSTOM:
+                arg = None
+            else:
+                arg = node.arg
+            srcs = node.srcs
+            entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in srcs])))
             continue
-        pending += 1
-        op = node.op
-        if op is Op.CONST:
-            arg = repr(node.arg)
-        elif op is Op.CUSTOM:
-            arg = None
-        else:
-            arg = node.arg
-        entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in node.srcs])))
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        todo.append(node)
+        done.append(True)
+        if node.buffer is not None:
+            continue
+        srcs = node.srcs
+        for i in range(len(srcs) - 1, -1, -1):
+            src = srcs[i]
+            if id(src) not in seen:
+                todo.append(src)
+                done.append(False)
     if not pending:
         return None, order
     return (tuple(entries), tuple([position[id(node)] for node in outputs])), order

@@ -455,6 +455,15 @@ class ShapeTracker:
             raise ValueError(f"ShapeTracker needs a non-empty sequence of Views, got {self.views!r}")
         object.__setattr__(self, "views", views)
 
+    def __hash__(self) -> int:
+        # trackers key the schedule, render and movement caches, which hash them on every
+        # lookup; immutable, so the hash is computed once (equality stays the fields')
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(self.views)
+            object.__setattr__(self, "_hash", h)
+        return h
+
     @staticmethod
     def from_shape(shape: Sequence[int]) -> ShapeTracker:
         return ShapeTracker((View.contiguous(_as_shape(shape, "from_shape")),))
