@@ -548,3 +548,39 @@ def test_std_neither_overflows_nor_underflows_where_the_result_fits(values):
         close(x.grad, t.grad.numpy(), rtol=1e-4, atol=1e-6)
     expected_var = torch.tensor(a, dtype=torch.float64).var(1).float().numpy()  # inf where past float32
     close(Tensor(a).var(1), expected_var, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("lo, hi", [(1.0, None), (None, 1.0), (0.5, 2.0), (2.0, 0.5), (-1, 1)])
+def test_clip_values_and_gradients_are_torch_clamps_nan_and_crossed_bounds_included(lo, hi):
+    v = np.array([-2.3, 0.71, np.nan, 1.0, 3.0, -0.0, 0.5, 2.0], np.float32)
+    weights = np.arange(1, 9, dtype=np.float32)
+    x = Tensor(v, requires_grad=True)
+    y = x.clip(lo, hi)
+    (y * Tensor(weights)).sum().backward()
+    t = torch.tensor(v, requires_grad=True)
+    ty = torch.clamp(t, lo, hi)
+    (ty * torch.from_numpy(weights)).sum().backward()
+    np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())  # 0 at NaN, as torch
+
+
+def test_int_min_to_the_power_one_is_int_min():
+    values = np.array([-2**31, -2**31 + 1, -1, 0, 2**31 - 1], np.int32)
+    for exponent in (True, 1, np.int32(1)):
+        np.testing.assert_array_equal((Tensor(values) ** exponent).numpy(),
+                                      (torch.from_numpy(values) ** exponent).numpy())
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_var_and_std_gradients_stay_finite_where_the_variance_overflows(op):
+    # var of (90, -1e30, -30) is 3e59, past float32: var is inf, but its gradient
+    # 2 (x - mean) / (n - 1) is ~1e30, and std's is finite too; second derivatives as torch
+    a = np.array([[90.0, 1.0], [-1e30, 2.0], [-30.0, 4.0]], np.float32)
+    x = Tensor(a, requires_grad=True)
+    t = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    d, = (getattr(x, op)(0) * Tensor([0.4, 0.4])).sum().gradient(x)
+    td, = torch.autograd.grad((getattr(t, op)(0) * 0.4).sum(), t, create_graph=True)
+    close(d, td.detach().numpy(), rtol=1e-5, atol=1e-6)
+    dd, = (d * Tensor(np.ones_like(a))).sum().gradient(x)
+    tdd, = torch.autograd.grad(td.sum(), t)
+    close(dd, tdd.numpy(), rtol=1e-3, atol=1e-6)

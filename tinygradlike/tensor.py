@@ -485,14 +485,18 @@ class Tensor:
         return self * self
 
     def clip(self, min_: Scalar | Tensor | None = None, max_: Scalar | Tensor | None = None) -> Tensor:
-        """Limit to [min_, max_] (either may be None). As in torch, the gradient passes where
-        min_ <= x <= max_, bounds included, and NaN stays NaN."""
-        out = self
-        if min_ is not None:
-            out = (out < min_).where(min_, out)
+        """Limit to [min_, max_] (either may be None). As in torch: NaN stays NaN; the gradient
+        reaches x where min_ <= x <= max_, bounds included (not at NaN), and a tensor bound where
+        it is the value taken; with min_ > max_ every element is max_."""
+        if min_ is None and max_ is None:
+            return self
+        held = self.detach()  # the clipped value; x itself is only seen inside the bounds
+        out = held if min_ is None else (held < min_).where(min_, held)
+        out = out if max_ is None else (out > max_).where(max_, out)
+        inside = None if min_ is None else self >= min_
         if max_ is not None:
-            out = (out > max_).where(max_, out)
-        return out
+            inside = self <= max_ if inside is None else inside * (self <= max_)
+        return inside.where(self, out)
 
     clamp = clip
 
@@ -563,8 +567,9 @@ class Tensor:
                              f"use a float: .float() ** {exponent}")
         wide = dtypes.float64 if _runtime().get_device().has_fp64 else dtypes.float32
         power = a.cast(wide)._op(Op.POW, b.cast(wide))
-        # torch's integer power of a negative exponent truncates to 0 (1/base**k), inf included
-        return (power.abs() < 2**31).where(power, 0).cast(a.dtype)
+        # torch's integer power of a negative exponent truncates to 0 (1/base**k), inf included;
+        # INT_MIN itself (INT_MIN ** 1) is in range
+        return ((power >= -2**31) * (power < 2**31)).where(power, 0).cast(a.dtype)
 
     def maximum(self, other) -> Tensor:
         a, b = self._broadcasted(other)
@@ -713,15 +718,27 @@ class Tensor:
         return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
     def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
-        scale, m = self._scaled_variance(axis, correction)
-        return self._drop_axes(m * scale * scale, axis, keepdim)
+        return self._moment("var", axis, keepdim, correction)
 
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
-        scale, m = self._scaled_variance(axis, correction)
-        # a constant row has std 0, where sqrt's gradient is inf and the chain gives 0 * inf = nan;
-        # torch defines it as 0. The second where keeps the sqrt branch's own gradient finite.
-        zero = m == 0
-        return self._drop_axes(zero.where(0.0, zero.where(1.0, m).sqrt() * scale), axis, keepdim)
+        return self._moment("std", axis, keepdim, correction)
+
+    def _moment(self, kind: str, axis, keepdim: bool, correction: int) -> Tensor:
+        """var or std, computed scaled (_scaled_variance) with the gradient registered, not
+        derived: derived through the scaling, it would pass through scale**2 (inf for a
+        row of 1e30s, whose std and gradient are finite). The registered gradient is a graph of
+        x again, so second derivatives work."""
+        moment = _Moment(kind, axis, keepdim, correction)
+        held = self.detach()
+        scale, m = held._scaled_variance(axis, correction)
+        if kind == "var":
+            value = m * scale * scale
+        else:  # a constant row has std 0 (its gradient too, see _Moment); sqrt(m) * scale
+            zero = m == 0  # never forms scale**2, which can overflow where std does not
+            value = zero.where(0.0, zero.where(1.0, m).sqrt() * scale)
+        value = held._drop_axes(value, axis, keepdim)
+        return Tensor(Node(Op.CUSTOM, (value.node,), (moment, (self.node,)), value.dtype, value.shape,
+                           requires_grad=self.node.requires_grad))
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
@@ -1011,6 +1028,37 @@ def _moved(st: ShapeTracker | tuple[int, ...], name: str, param: Any) -> ShapeTr
             _MOVES.clear()
         _MOVES[key] = moved
     return moved
+
+
+class _Moment:
+    """The gradient rule of var and std (their Op.CUSTOM node's argument, as a CustomOp's):
+    var' = 2 (x - mean) / (n - correction), std' = (x - mean) / ((n - correction) std), and 0
+    for a constant row, where torch defines std' as 0 too."""
+
+    def __init__(self, kind: str, axis, keepdim: bool, correction: int):
+        self.kind, self.axis, self.keepdim, self.correction = kind, axis, keepdim, correction
+
+    def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
+        x = inputs[0]
+        if not x.dtype.is_float:
+            return [None]
+        axis, c = self.axis, self.correction
+        n = math.prod(x.shape[a] for a in x._axes(axis))
+        g = g.reshape(tuple(1 if i in x._axes(axis) else s for i, s in enumerate(x.shape)))
+        centered = x - x.mean(axis, keepdim=True)
+        # the derivative of the mean's term, -mean(centered), is 0 in exact arithmetic but not
+        # after the mean rounds: a constant row of -1.74 centres to 1.2e-7 everywhere, and
+        # only this term brings its gradient back to 0, as torch's
+        centered = centered - centered.mean(axis, keepdim=True)
+        per = 1.0 / (n - c) if n > c else math.nan
+        if self.kind == "var":
+            return [g * centered * (2 * per)]
+        std = x.std(axis, keepdim=True, correction=c)
+        zero = std == 0
+        return [zero.where(0.0, g * centered / zero.where(1.0, std) * per)]
+
+    def __repr__(self) -> str:
+        return f"{self.kind}(axis={self.axis}, correction={self.correction})"
 
 
 # shape -> the tracker that broadcasts a 0-d constant to it; a training step asks for the same

@@ -166,7 +166,10 @@ def _ref_square(R, a, p):
 
 
 def _ref_relu(R, a, p):
-    return R.out(torch.relu(a[0].t), a[0].dtype, exact=True)
+    # torch.relu's values and first derivative, written as the `where` it is (see README:
+    # second derivatives of masks)
+    x = a[0].t
+    return R.out(torch.where(x <= 0, torch.zeros_like(x), x), a[0].dtype, exact=True)
 
 
 op("neg", "unary", _draw_numeric, lambda n, p: f"-{n[0]}", _ref_neg)
@@ -183,7 +186,7 @@ def _draw_leaky(g):
 def _ref_leaky(R, a, p):
     x = fl(R, a[0])
     slope = 0.01 if p["slope"] is None else p["slope"]
-    return R.out(F.leaky_relu(x.t, slope), x.dtype, 3)
+    return R.out(torch.where(x.t > 0, x.t, x.t * slope), x.dtype, 3)  # F.leaky_relu, as a where
 
 
 op("leaky_relu", "unary", _draw_leaky,
@@ -219,7 +222,24 @@ def _ref_clip(R, a, p):
     x = R.convert(a[0], dt)
     lo = None if p["lo"] is None else scalar_value(p["lo"], dt)
     hi = None if p["hi"] is None else scalar_value(p["hi"], dt)
-    return R.out(torch.clamp(x.t, min=lo, max=hi), dt, exact=True)
+    return R.out(_clamp(x.t, lo, hi), dt, exact=True)
+
+
+def _clamp(x: torch.Tensor, lo, hi) -> torch.Tensor:
+    """torch.clamp's values and first derivatives (x's gradient where lo <= x <= hi, 0 at NaN;
+    a tensor bound's where it is taken), written with `where` (see README: second derivatives
+    of masks)."""
+    held = x.detach()
+    if lo is not None:
+        held = torch.where(held < lo, lo, held)
+    if hi is not None:
+        held = torch.where(held > hi, hi, held)
+    inside = torch.ones_like(x, dtype=torch.bool)
+    if lo is not None:
+        inside = inside & (x >= lo)
+    if hi is not None:
+        inside = inside & (x <= hi)
+    return torch.where(inside, x, held)
 
 
 op("clip", "unary", _draw_clip, _code_clip, _ref_clip, 1.5)
@@ -250,8 +270,20 @@ def _arith(kind: str, R: Ref, a: RV, b: RV, dt: str) -> RV:
             # at base 0 with exponent >= 0, x**y is constant in y (0, or 1 at y = 0), so every
             # derivative in y is 0; torch masks the first, but its second is 0 * log(0) = nan.
             # There the exponent is detached, and the base elsewhere replaced by 1, not 0.
-            flat = (a.t == 0) & (b.t >= 0)
-            v = torch.where(flat, torch.pow(a.t, b.t.detach()), torch.pow(torch.where(flat, 1.0, a.t), b.t))
+            # Likewise x**0 is 1 whatever x, so its derivatives in x are 0 (torch's second one
+            # at x = 0 is 0 * inf = nan). Each branch sees (1, 1) where it is not taken, so no
+            # nan from an untaken branch leaks into a gradient.
+            x, y = a.t, b.t
+            flat_y, flat_x = (x == 0) & (y >= 0), y == 0
+            both, only_x, only_y = flat_x & flat_y, flat_x & ~flat_y, flat_y & ~flat_x
+            neither = ~(flat_x | flat_y)
+
+            def branch(mask, base, exponent):
+                return torch.pow(torch.where(mask, base, 1.0), torch.where(mask, exponent, 1.0))
+
+            v = torch.where(both, torch.ones_like(x), torch.where(
+                only_x, branch(only_x, x.detach(), y), torch.where(
+                    only_y, branch(only_y, x, y.detach()), branch(neither, x, y))))
             return R.out(v, dt, 16, exact=False)
         # integer ** integer stays an integer, as in torch: exact, and 1 / base**k truncated
         # toward zero for a negative exponent (0 ** -k gives 0, as torch does)
@@ -417,18 +449,14 @@ def _code_clip_tensor(n, p):
 
 
 def _ref_clip_tensor(R, a, p):
-    # torch.clamp's meaning with tensor bounds: below lo -> lo, above hi -> hi, NaN stays NaN;
-    # the gradient goes to x where lo <= x <= hi and to the bound that is taken
+    # torch.clamp with tensor bounds (_clamp), in the promoted dtype of all three
     rest = list(a[1:])
-    out = a[0]
-    for which in ("lo", "hi"):
-        if p[f"has_{which}"]:
-            b = rest.pop(0)
-            dt = promote(out.dtype, b.dtype)
-            o, bb = R.convert(out, dt), R.convert(b, dt)
-            take = o.t < bb.t if which == "lo" else o.t > bb.t
-            out = R.out(torch.where(take, bb.t, o.t), dt, exact=True)
-    return out
+    dt = a[0].dtype
+    for b in rest:
+        dt = promote(dt, b.dtype)
+    lo = R.convert(rest.pop(0), dt).t if p["has_lo"] else None
+    hi = R.convert(rest.pop(0), dt).t if p["has_hi"] else None
+    return R.out(_clamp(R.convert(a[0], dt).t, lo, hi), dt, exact=True)
 
 
 op("clip_tensor", "unary", _draw_clip_tensor, _code_clip_tensor, _ref_clip_tensor, 0.6)
@@ -611,9 +639,14 @@ def _ref_var(R, a, p):
 def _ref_std(R, a, p):
     x = fl(R, a[0])
     var, scale, constant, n = _var(R, x, p)
-    var = R.out(var, x.dtype, 4 * n, scale, constant).t
+    # std is one op, not sqrt of a float32 var: var is rounded (and jittered) divided by a
+    # power of two s**2 that keeps it inside float32's range, so a std of 1e20 or 1e-30 is
+    # not inf or 0 because its square is
+    vd = var.detach()
+    s = torch.where((vd > 0) & torch.isfinite(vd), torch.exp2(torch.floor(torch.log2(torch.where(vd > 0, vd, 1.0)) / 2)), 1.0)
+    var = R.out(var / (s * s), x.dtype, 4 * n, scale / (s * s), constant).t
     zero = var == 0  # torch.std's gradient at zero variance is 0 (not 0 * inf)
-    std = torch.sqrt(torch.where(zero, 1.0, var)) * (~zero)
+    std = torch.sqrt(torch.where(zero, 1.0, var)) * (~zero) * s
     return R.out(std, x.dtype, 3)
 
 
