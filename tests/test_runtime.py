@@ -338,3 +338,33 @@ def test_first_launch_rejects_python_scalars_with_a_hint(device):
     kernel = rt.Kernel("add_one", ADD_ONE, device, rt.compile_kernel(ADD_ONE, "add_one")._cl.program)
     with pytest.raises(TypeError, match=r"np\.int32"):
         kernel((4,), None, rt.Buffer(16), 4)
+
+
+def test_compile_kernels_builds_uncached_programs_together_and_each_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("TGL_CACHE_DIR", str(tmp_path))  # nothing on disk: real builds
+    tag = uuid.uuid4().hex[:8]  # sources no earlier run has built
+    sources = [(f"__kernel void add_{i}_{tag}(__global float* a) {{ a[get_global_id(0)] += {i}.0f; }}",
+                f"add_{i}_{tag}", ()) for i in range(1, 4)]
+    rt.reset_stats()
+    kernels = rt.compile_kernels(sources + sources[:1])  # a repeat is built once
+    assert rt.stats()["kernels_compiled"] == 3 and rt.stats()["cache_hits_memory"] == 0
+    assert kernels[0] is kernels[3]
+    buf = rt.Buffer.from_numpy(np.zeros(4, np.float32))
+    for kernel in kernels[:3]:
+        kernel((4,), None, buf)
+    np.testing.assert_array_equal(buf.to_numpy(np.float32, (4,)), [6, 6, 6, 6])
+    rt.reset_stats()
+    assert rt.compile_kernels(sources[1:2])[0] is kernels[1] and rt.stats()["cache_hits_memory"] == 1
+
+
+def test_compile_kernels_reports_the_first_failing_request_and_keeps_working(tmp_path, monkeypatch):
+    monkeypatch.setenv("TGL_CACHE_DIR", str(tmp_path))
+    tag = uuid.uuid4().hex[:8]
+    good = (f"__kernel void fine_{tag}(__global float* a) {{ a[0] = 1.0f; }}", f"fine_{tag}", ())
+    bad1 = (f"__kernel void broken_{tag}(__global float* a) {{ a[0] = nonsense_{tag}; }}", f"broken_{tag}", ())
+    bad2 = (f"__kernel void worse_{tag}(__global float* a) {{ a[0] = ; }}", f"worse_{tag}", ())
+    with pytest.raises(rt.CompileError, match=f"broken_{tag}"):
+        rt.compile_kernels([good, bad1, bad2])
+    buf = rt.Buffer.from_numpy(np.zeros(1, np.float32))
+    rt.compile_kernel(*good)((1,), None, buf)
+    assert buf.to_numpy(np.float32, (1,))[0] == 1.0

@@ -85,27 +85,30 @@ def realize(outputs: list[Node]) -> None:
 
 
 def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]:
-    """Group, render and compile the graph's kernels, run them, and describe them for reuse."""
+    """Group, render and compile the graph's kernels, run them, and describe them for reuse.
+    Every kernel is rendered before any is compiled, so the programs no cache holds are
+    built in parallel (runtime.compile_kernels)."""
     groups, is_load = plan(outputs)
     position = {id(node): i for i, node in enumerate(nodes)}
+    rendered = [render_group(group, is_load, device) if group.root.size else None for group in groups]
+    built = iter(runtime.compile_kernels([(r.source, r.name, r.options) for r in rendered if r is not None]))
     launches = []
-    for group in groups:
+    for group, r in zip(groups, rendered):
         outs = [runtime.Buffer(max(root.size, 1) * root.dtype.itemsize) for root in group.roots]
-        kernel, rendered, scratch = None, None, ()
-        if group.root.size:
-            rendered = render_group(group, is_load, device)
-            _check_one_device(rendered.inputs, device)
-            kernel = runtime.compile_kernel(rendered.source, rendered.name, rendered.options)
-            scratch = _scratch_buffers(rendered)
-            args = [*outs, *(node.buffer for node in rendered.inputs), *scratch]
-            kernel(rendered.global_size, rendered.local_size, *args, flops=rendered.flops, nbytes=rendered.nbytes)
+        kernel, scratch = None, ()
+        if r is not None:
+            kernel = next(built)
+            _check_one_device(r.inputs, device)
+            scratch = _scratch_buffers(r)
+            kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch,
+                   flops=r.flops, nbytes=r.nbytes)
         for root, out in zip(group.roots, outs):
             root.buffer = out
         launches.append(Launch(
-            kernel, rendered.global_size if rendered else (), rendered.local_size if rendered else None,
+            kernel, r.global_size if r else (), r.local_size if r else None,
             tuple((position[id(root)], out.nbytes) for root, out in zip(group.roots, outs)),
-            tuple(position[id(node)] for node in rendered.inputs) if rendered else (),
-            scratch, rendered.flops if rendered else 0, rendered.nbytes if rendered else 0))
+            tuple(position[id(node)] for node in r.inputs) if r else (),
+            scratch, r.flops if r else 0, r.nbytes if r else 0))
     return tuple(launches)
 
 

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -65,6 +66,7 @@ _COUNTER_NAMES = (
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
+_threads_count = threading.Lock()
 
 
 def stats() -> dict:
@@ -684,20 +686,40 @@ def compile_kernel(source: str, name: str, options: tuple[str, ...] = (), device
 
     Looked up in memory, then on disk (a program binary keyed by source, options and the
     device's cache_key), and only then built from source. CompileError on a build failure."""
+    return compile_kernels([(source, name, tuple(options))], device)[0]
+
+
+def compile_kernels(requests: list[tuple[str, str, tuple[str, ...]]], device: Device | None = None) -> list[Kernel]:
+    """compile_kernel for each (source, name, options), with the programs that are in no cache
+    loaded or built in parallel threads: pyopencl lets go of the GIL while the driver builds,
+    so a cold schedule of many kernels takes the time of its slowest builds, not their sum.
+    On a build failure, the CompileError of the first failing request is raised."""
     device = device or get_device()
-    options = tuple(options)
-    key = (device.index, source, options)
-    kernel = _kernels.get((key, name))
-    if kernel is not None:
-        _counters["cache_hits_memory"] += 1
-        return kernel
-    program = _programs.get(key)
-    if program is None:
-        program = _programs[key] = _load_or_build(device, source, name, options)
-    else:
-        _counters["cache_hits_memory"] += 1
-    kernel = _kernels[(key, name)] = Kernel(name, source, device, program)
-    return kernel
+    keys = [(device.index, source, tuple(options)) for source, _, options in requests]
+    missing = {key: name for key, (_, name, _) in zip(keys, requests)
+               if key not in _programs and (key, name) not in _kernels}
+    if missing:
+        jobs = list(missing.items())
+        if len(jobs) == 1:
+            results = [_obtain_program(device, key[1], name, key[2]) for key, name in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+                futures = [pool.submit(_obtain_program, device, key[1], name, key[2]) for key, name in jobs]
+            results = [f.result() for f in futures]  # raises the first failure, in request order
+        for (key, name), (program, how, seconds) in zip(jobs, results):
+            _programs[key] = program
+            _note_program(name, key[1], how, seconds)
+    kernels = []
+    for key, (_, name, _) in zip(keys, requests):
+        kernel = _kernels.get((key, name))
+        if kernel is None:
+            if key not in missing:
+                _counters["cache_hits_memory"] += 1
+            kernel = _kernels[(key, name)] = Kernel(name, key[1], device, _programs[key])
+        elif key not in missing:
+            _counters["cache_hits_memory"] += 1
+        kernels.append(kernel)
+    return kernels
 
 
 def clear_program_cache() -> None:
@@ -717,27 +739,31 @@ def cache_dir() -> Path | None:
     return Path(configured).expanduser()
 
 
-def _load_or_build(device: Device, source: str, name: str, options: tuple[str, ...]) -> cl.Program:
+def _obtain_program(device: Device, source: str, name: str, options: tuple[str, ...]) -> tuple[cl.Program, str, float]:
+    """(program, how it was obtained, seconds): loaded from the disk cache, else built from
+    source (and stored there). Touches no shared state but the disk, so threads may run it."""
     digest = _cache_digest(device, source, options)
     path = _binary_path(device, source, options)
     start = time.perf_counter()
     program = _load_binary(device, path, digest, name, options) if path is not None else None
     if program is not None:
-        _counters["cache_hits_disk"] += 1
         how = "loaded from disk cache"
     else:
         program = _build_source(device, source, name, options)
-        _counters["kernels_compiled"] += 1
         how = "built from source"
         if path is not None:
             _store_binary(path, digest, program)
-    seconds = time.perf_counter() - start
+    return program, how, time.perf_counter() - start
+
+
+def _note_program(name: str, source: str, how: str, seconds: float) -> None:
+    """Count and log one program obtained by _obtain_program (on the calling thread)."""
+    _counters["cache_hits_disk" if how.startswith("loaded") else "kernels_compiled"] += 1
     _counters["compile_seconds"] += seconds
     if _DEBUG >= 1:
-        _log(f"tgl compile {name}: {how} in {seconds * 1e3:.1f} ms on {device.index}")
+        _log(f"tgl compile {name}: {how} in {seconds * 1e3:.1f} ms")
     if _DEBUG >= 4:
         _log(source)
-    return program
 
 
 def _cache_digest(device: Device, source: str, options: tuple[str, ...]) -> bytes:
@@ -804,7 +830,8 @@ def _program_from_binary(device: Device, binary: bytes, name: str, options: tupl
 
 
 def _reject_cache_entry(path: Path, problem: str) -> None:
-    _counters["cache_entries_rejected"] += 1
+    with _threads_count:  # compile_kernels' threads may get here together
+        _counters["cache_entries_rejected"] += 1
     try:
         path.unlink(missing_ok=True)
     except OSError:
