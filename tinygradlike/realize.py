@@ -67,7 +67,7 @@ def realize(outputs: list[Node]) -> None:
     if key is None:
         return  # nothing pending
     device = runtime.get_device()
-    key = (key, device.cache_key, codegen.FAST_MATH, schedule.MAX_KERNEL_OPS, schedule.MAX_KERNEL_INPUTS,
+    key = (key, device.index, codegen.FAST_MATH, schedule.MAX_KERNEL_OPS, schedule.MAX_KERNEL_INPUTS,
            schedule.SHARED_KERNEL_OPS)
     launches = _schedules.get(key)
     if launches is None:
@@ -140,7 +140,7 @@ def _check_one_device(inputs, device) -> None:
 def _scratch_buffers(rendered: RenderedKernel) -> tuple[runtime.Buffer, ...]:
     if not rendered.scratch:
         return ()
-    key = (rendered.source, runtime.get_device().cache_key)
+    key = (rendered.source, runtime.get_device().index)  # the memory is per device, not per model
     if key not in _scratch:
         buffers = []
         for ctype, count in rendered.scratch:
