@@ -902,6 +902,11 @@ def _draw_getitem(g):
         key.insert(g.integer(0, len(key)), Ellipsis)
     if not key:
         key = [Ellipsis] if not x.ndim else [slice(None, None, -1)]
+    if Ellipsis in key:  # indices after it now address the last dims: each must still fit its dim
+        after = [k for k in key[key.index(Ellipsis) + 1:] if k is not None]
+        for k, size in zip(after, x.shape[x.ndim - len(after):]):
+            if isinstance(k, int) and not -size <= k < size:
+                raise Skip("an index moved past the Ellipsis onto a shorter dim")
     return [x], {"key": tuple(key)}
 
 
