@@ -584,3 +584,24 @@ def test_var_and_std_gradients_stay_finite_where_the_variance_overflows(op):
     dd, = (d * Tensor(np.ones_like(a))).sum().gradient(x)
     tdd, = torch.autograd.grad(td.sum(), t)
     close(dd, tdd.numpy(), rtol=1e-3, atol=1e-6)
+
+
+def test_pow_second_derivatives_where_it_is_flat_are_zero_not_nan():
+    # 0 ** y (y >= 0) is constant in y and x ** 0 constant in x, so those derivatives are 0;
+    # the masks of the first derivative used to hide 0 * inf in their untaken branch, which the
+    # second derivative multiplied out to nan (x0 ** x0 at 0)
+    x = Tensor(np.array([0.0, 1.73, 0.0, 2.0], np.float32), requires_grad=True)
+    y = Tensor(np.array([0.0, 1.73, 2.0, 0.0], np.float32), requires_grad=True)
+    dx, dy = (x ** y).sum().gradient(x, y)
+    ddx, = dx.sum().gradient(x)
+    ddy, = dy.sum().gradient(y)
+    expected_dx = [0.0, 1.73 * 1.73 ** 0.73, 0.0, 0.0]
+    expected_dy = [0.0, 1.73 ** 1.73 * np.log(1.73), 0.0, np.log(2.0)]
+    close(dx, expected_dx, rtol=1e-5)
+    close(dy, expected_dy, rtol=1e-5)
+    close(ddx, [0.0, 1.73 * 0.73 * 1.73 ** -0.27, 2.0, 0.0], rtol=1e-5)  # d/dx of 2x at x = 0 is 2
+    close(ddy, [0.0, 1.73 ** 1.73 * np.log(1.73) ** 2, 0.0, np.log(2.0) ** 2], rtol=1e-5)
+    same = Tensor(np.array([0.0, 1.73], np.float32), requires_grad=True)
+    d, = (same ** same).sum().gradient(same)
+    dd, = d.sum().gradient(same)
+    assert np.isfinite(dd.numpy()).all() and dd.numpy()[0] == 0.0

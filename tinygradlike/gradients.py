@@ -76,10 +76,14 @@ def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
     if op is Op.DIV:
         return [g / y, -(g * out / y)]
     if op is Op.POW:
-        # d/dy x**y = x**y * log(x); at x == 0 that is 0 * -inf: take the limit 0, as torch does
-        # and d/dx = y * x**(y-1) is 0 where y == 0 (not 0 * inf at x == 0), as torch
-        dy = ((x == 0) * (y >= 0)).where(0.0, g * out * x.log())
-        return [(y == 0).where(0.0, g * y * x.pow(y - 1)), dy]
+        # 0 ** y (y >= 0) is constant in y and x ** 0 constant in x: there the derivative is 0,
+        # as torch's first one (not 0 * -inf from log(0), nor 0 * inf from 0 ** -1). The masked
+        # branches compute with 1 in place of x, so no inf or nan hides in them to come out
+        # in a second derivative (the where gradient selects, but the branch's own rules multiply)
+        flat_y, flat_x = (x == 0) * (y >= 0), y == 0
+        dx = flat_x.where(0.0, g * y * flat_x.where(1.0, x).pow(y - 1))
+        dy = flat_y.where(0.0, g * out * flat_y.where(1.0, x).log())
+        return [dx, dy]
     if op in (Op.MAX, Op.MIN):
         # ties split the gradient evenly, as torch.maximum and torch.minimum do
         # selected with where, not multiplied by a 0/1 share: an infinite g times 0 would be NaN

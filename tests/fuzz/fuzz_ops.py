@@ -303,10 +303,13 @@ def _arith(kind: str, R: Ref, a: RV, b: RV, dt: str) -> RV:
         return R.out(a.t - b.t, dt)
     if kind == "mul":
         return R.out(a.t * b.t, dt)
-    if kind == "maximum":
-        return R.out(torch.maximum(a.t, b.t), dt, exact=True)
-    if kind == "minimum":
-        return R.out(torch.minimum(a.t, b.t), dt, exact=True)
+    if kind in ("maximum", "minimum"):
+        # a tie (-0.0 and 0.0 included) gives the second operand, as numpy; torch's answer for
+        # -0.0 against 0.0 depends on the tensor's size. Gradients split ties, as torch's.
+        fn = torch.maximum if kind == "maximum" else torch.minimum
+        v = fn(a.t, b.t)
+        tie = (a.t == b.t) & (v == 0)
+        return R.out(torch.where(tie, v + (b.t.detach() - v.detach()), v), dt, exact=True)
     raise ValueError(f"unknown binary op {kind}")
 
 
