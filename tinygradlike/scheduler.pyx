@@ -415,7 +415,7 @@ cdef void _sweep(NodeArray* order, ScalarNode root, double seed) noexcept:
 # 2. Generic topological sort (tensor graphs)
 # =============================================================================================
 
-def toposort(roots, expand=None, follow=None, children=None) -> list:
+def toposort(roots, expand=None, follow=None, children=None, bint stop_at_memory=False) -> list:
     """Every node reachable from `roots` once, sources before consumers.
 
     Nodes are any objects with a `srcs` tuple. Iterative DFS, so depth is unlimited; the order
@@ -423,7 +423,8 @@ def toposort(roots, expand=None, follow=None, children=None) -> list:
     `srcs` attribute is accepted in place of an iterable of roots. `expand(node)` false keeps a
     node's sources out (the scheduler stops at memory); `follow(src)` false skips one source
     (the gradient sweep follows only differentiable sources). `children(node)`, if given,
-    replaces `node.srcs` as the edges to walk.
+    replaces `node.srcs` as the edges to walk. `stop_at_memory` keeps the sources of computed
+    nodes (`node.buffer` set) out without a Python call per node: the scheduler's walk.
     """
     if hasattr(roots, "srcs"):
         roots = (roots,)
@@ -447,7 +448,7 @@ def toposort(roots, expand=None, follow=None, children=None) -> list:
         seen.add(id(node))
         todo.append(node)
         done.append(True)
-        if expand is not None and not expand(node):
+        if stop_at_memory and node.buffer is not None or expand is not None and not expand(node):
             continue
         srcs = tuple(node.srcs if children is None else children(node))
         for i in range(len(srcs) - 1, -1, -1):
@@ -496,7 +497,7 @@ def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64
     No kernel computes more than `max_ops` nodes or reads more than `max_inputs` buffers, and an
     elementwise node of more than `shared_ops` nodes that several nodes read is stored once
     (rule 5 in tinygradlike/schedule.py)."""
-    cdef list order = toposort(outputs, expand=lambda n: n.buffer is None)
+    cdef list order = toposort(outputs, stop_at_memory=True)
     cdef dict uses = {}, owner, fused_core
     cdef set stored = set()
     cdef object node, src, base, view, core, o
@@ -683,48 +684,26 @@ def structure(list outputs):
 
     A constant is keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a
     custom op's argument holds graph nodes, and its forward is the identity, so it is left out.
-    The walk is toposort's, with the stop at memory and the entries written as nodes are emitted."""
-    cdef list order = [], entries = [], todo = [], done = []
+    """
+    cdef list order = toposort(outputs, stop_at_memory=True), entries = []
     cdef dict position = {}
-    cdef set seen = set()
     cdef object node, op, arg, src
-    cdef tuple srcs
     cdef Py_ssize_t i, pending = 0
-    for i in range(len(outputs) - 1, -1, -1):
-        todo.append(outputs[i])
-        done.append(False)
-    while todo:
-        node = todo.pop()
-        if done.pop():
-            position[id(node)] = len(order)
-            order.append(node)
-            if node.buffer is not None:
-                entries.append((node.dtype, node.shape))
-                continue
-            pending += 1
-            op = node.op
-            if op is Op.CONST:
-                arg = repr(node.arg)
-            elif op is Op.CUSTOM:
-                arg = None
-            else:
-                arg = node.arg
-            srcs = node.srcs
-            entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in srcs])))
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        todo.append(node)
-        done.append(True)
+    for i in range(len(order)):
+        node = order[i]
+        position[id(node)] = i
         if node.buffer is not None:
+            entries.append((node.dtype, node.shape))
             continue
-        srcs = node.srcs
-        for i in range(len(srcs) - 1, -1, -1):
-            src = srcs[i]
-            if id(src) not in seen:
-                todo.append(src)
-                done.append(False)
+        pending += 1
+        op = node.op
+        if op is Op.CONST:
+            arg = repr(node.arg)
+        elif op is Op.CUSTOM:
+            arg = None
+        else:
+            arg = node.arg
+        entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in node.srcs])))
     if not pending:
         return None, order
     return (tuple(entries), tuple([position[id(node)] for node in outputs])), order
