@@ -605,3 +605,25 @@ def test_pow_second_derivatives_where_it_is_flat_are_zero_not_nan():
     d, = (same ** same).sum().gradient(same)
     dd, = d.sum().gradient(same)
     assert np.isfinite(dd.numpy()).all() and dd.numpy()[0] == 0.0
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_and_min_of_a_0d_tensor_have_torch_amax_gradients(op):
+    for v in (np.nan, -2.5):
+        x = Tensor(np.array(v, np.float32), requires_grad=True)
+        d, = (getattr(x, op)() * 0.9).gradient(x)
+        t = torch.tensor(v, requires_grad=True)
+        td, = torch.autograd.grad(getattr(t, "a" + op)() * 0.9, t)
+        np.testing.assert_array_equal(d.numpy(), td.numpy())  # nan at nan, as torch
+        assert getattr(x, op)(-1, keepdim=True).shape == ()
+
+
+def test_float_to_the_power_zero_keeps_a_zero_gradient():
+    v = np.array([[1.0, np.nan], [3e38, -2.0]], np.float32)
+    x = Tensor(v, requires_grad=True)
+    y = x ** 0.0
+    y.sum().backward()  # was: "does not depend on any tensor with requires_grad"
+    t = torch.tensor(v, requires_grad=True)
+    (t ** 0.0).sum().backward()
+    np.testing.assert_array_equal(y.numpy(), (t ** 0.0).detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())

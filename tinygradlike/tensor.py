@@ -555,8 +555,8 @@ class Tensor:
         if scalar and exponent in (1, 2, 3):  # exact and cheaper as products, for every type
             return a if exponent == 1 else a * a if exponent == 2 else a * a * a
         if a.dtype.is_float:
-            if scalar and exponent == 0:
-                return a._const_like(1.0)
+            if scalar and exponent == 0 and not a.requires_grad:
+                return a._const_like(1.0)  # (with requires_grad, POW keeps x's zero gradient)
             if scalar and exponent == 0.5:
                 return a.sqrt()
             if scalar and exponent == -1:
@@ -683,13 +683,19 @@ class Tensor:
 
     def max(self, axis=None, keepdim: bool = False) -> Tensor:
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
-        out = src._reduce(Op.MAX, axis, keepdim)
+        out = src._extreme(Op.MAX, axis, keepdim)
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
 
     def min(self, axis=None, keepdim: bool = False) -> Tensor:
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
-        out = src._reduce(Op.MIN, axis, keepdim)
+        out = src._extreme(Op.MIN, axis, keepdim)
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
+
+    def _extreme(self, op: Op, axis, keepdim: bool) -> Tensor:
+        if self.ndim == 0:  # a real reduction of one element, so its gradient is torch.amax's
+            _normalize_axis(axis or 0, 0)  # (NaN at a NaN), not the identity's
+            return self.reshape(1)._reduce(op, 0, False)
+        return self._reduce(op, axis, keepdim)
 
     def mean(self, axis=None, keepdim: bool = False) -> Tensor:
         count = math.prod(self.shape[a] for a in self._axes(axis))
