@@ -627,3 +627,14 @@ def test_float_to_the_power_zero_keeps_a_zero_gradient():
     (t ** 0.0).sum().backward()
     np.testing.assert_array_equal(y.numpy(), (t ** 0.0).detach().numpy())
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_logsumexp_gradient_is_zero_beside_an_infinite_element_as_torch():
+    # the gradient derived through the max shift was inf / inf = nan everywhere in such a row
+    a = np.array([[np.inf, 1.0], [1.8446744e19, 2.0], [np.inf, -1.0]], np.float32)
+    x = Tensor(a, requires_grad=True)
+    t = torch.tensor(a.astype(np.float64), requires_grad=True)
+    for axis in (0, 1, (0, 1)):
+        d, = (x.logsumexp(axis) * 0.7).sum().gradient(x)
+        td, = torch.autograd.grad((torch.logsumexp(t, axis if isinstance(axis, int) else list(axis)) * 0.7).sum(), t)
+        np.testing.assert_allclose(d.numpy(), td.numpy(), rtol=1e-5, atol=1e-7)  # nan where torch's is

@@ -742,8 +742,13 @@ class Tensor:
         else:  # a constant row has std 0 (its gradient too, see _Moment); sqrt(m) * scale
             zero = m == 0  # never forms scale**2, which can overflow where std does not
             value = zero.where(0.0, zero.where(1.0, m).sqrt() * scale)
-        value = held._drop_axes(value, axis, keepdim)
-        return Tensor(Node(Op.CUSTOM, (value.node,), (moment, (self.node,)), value.dtype, value.shape,
+        return self._with_gradient_rule(held._drop_axes(value, axis, keepdim), moment)
+
+    def _with_gradient_rule(self, value: Tensor, rule) -> Tensor:
+        """`value` (computed from self.detach()) as a function of self whose gradient is
+        rule.gradients(g, [self]): an Op.CUSTOM node, as a CustomOp makes, for the few
+        composite ops whose derived gradient would be wrong at the edges of float32."""
+        return Tensor(Node(Op.CUSTOM, (value.node,), (rule, (self.node,)), value.dtype, value.shape,
                            requires_grad=self.node.requires_grad))
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
@@ -773,10 +778,13 @@ class Tensor:
         return n - (hit.cast(dtypes.int32) * countdown).max(axis, keepdim)
 
     def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
-        m = self._float().max(axis, keepdim=True).detach()
+        """log(sum(exp(x))) without overflow; its gradient is exp(x - logsumexp), as torch's
+        (derived through the shift it would be inf/inf = nan beside an inf element)."""
+        held = self._float().detach()
+        m = held.max(axis, keepdim=True)
         m = (m.abs() == math.inf).where(0.0, m)  # keep -inf rows -inf rather than nan
-        out = (self - m).exp().sum(axis, keepdim=True).log() + m
-        return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in self._axes(axis)))
+        out = (held - m).exp().sum(axis, keepdim=True).log() + m
+        return self._with_gradient_rule(held._drop_axes(out, axis, keepdim), _LogSumExp(axis))
 
     def softmax(self, axis: int = -1) -> Tensor:
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
@@ -1065,6 +1073,24 @@ class _Moment:
 
     def __repr__(self) -> str:
         return f"{self.kind}(axis={self.axis}, correction={self.correction})"
+
+
+class _LogSumExp:
+    """The gradient rule of logsumexp: g * exp(x - logsumexp(x)), 0 beside an inf element."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
+        x = inputs[0]
+        if not x.dtype.is_float:
+            return [None]
+        axes = x._axes(self.axis)
+        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
+        return [g * (x - x.logsumexp(self.axis, keepdim=True)).exp()]
+
+    def __repr__(self) -> str:
+        return f"logsumexp(axis={self.axis})"
 
 
 # shape -> the tracker that broadcasts a 0-d constant to it; a training step asks for the same
