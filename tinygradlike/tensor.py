@@ -748,8 +748,10 @@ class Tensor:
         """`value` (computed from self.detach()) as a function of self whose gradient is
         rule.gradients(g, [self]): an Op.CUSTOM node, as a CustomOp makes, for the few
         composite ops whose derived gradient would be wrong at the edges of float32."""
-        return Tensor(Node(Op.CUSTOM, (value.node,), (rule, (self.node,)), value.dtype, value.shape,
-                           requires_grad=self.node.requires_grad))
+        node = Node(Op.CUSTOM, (value.node,), (rule, (self.node,)), value.dtype, value.shape,
+                    requires_grad=self.node.requires_grad)
+        rule.output = weakref.ref(node)  # a rule may use the value it differentiates (alive while it is)
+        return Tensor(node)
 
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
@@ -1086,8 +1088,11 @@ class _LogSumExp:
         if not x.dtype.is_float:
             return [None]
         axes = x._axes(self.axis)
-        g = g.reshape(tuple(1 if i in axes else s for i, s in enumerate(x.shape)))
-        return [g * (x - x.logsumexp(self.axis, keepdim=True)).exp()]
+        kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+        # the forward's own value, itself differentiable (second derivatives), not a second
+        # logsumexp: the backward then costs no extra reductions
+        lse = Tensor(self.output()).reshape(kept)
+        return [g.reshape(kept) * (x - lse).exp()]
 
     def __repr__(self) -> str:
         return f"logsumexp(axis={self.axis})"
