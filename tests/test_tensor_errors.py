@@ -67,3 +67,12 @@ def test_errors_are_raised_before_anything_runs():
     with pytest.raises(ValueError):
         (Tensor.ones(2, 3).exp() + Tensor.ones(3, 2)).sum()
     assert stats()["kernels_launched"] == 0
+
+
+def test_a_float_shape_is_refused_even_after_the_same_int_shape_was_used():
+    # movements are memoized, and (3.0, 2.0) == (3, 2) in Python: the memo must not let it through
+    x = Tensor(np.zeros((2, 3), np.float32))
+    assert x.reshape(3, 2).shape == (3, 2)
+    for shape in ((3.0, 2.0), [(3.0, 2.0)]):
+        with pytest.raises(ValueError, match="int"):
+            x.reshape(*shape)

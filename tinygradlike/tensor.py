@@ -1030,16 +1030,13 @@ _MOVES: dict[tuple, ShapeTracker] = {}
 
 
 def _moved(st: ShapeTracker | tuple[int, ...], name: str, param: Any) -> ShapeTracker:
-    key = (st, name, param)
-    try:
-        return _MOVES[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable parameter: move without the memo
-        key = None
-    tracker = ShapeTracker.from_shape(st) if isinstance(st, tuple) else st
-    moved = getattr(tracker, name)(param)
-    if key is not None:
+    # keyed by repr: (3.0, 2.0) == (3, 2) in Python, but only ints are a shape (the tracker
+    # refuses floats, and a memo hit must not skip that check)
+    key = (st, name, repr(param))
+    moved = _MOVES.get(key)
+    if moved is None:
+        tracker = ShapeTracker.from_shape(st) if isinstance(st, tuple) else st
+        moved = getattr(tracker, name)(param)
         if len(_MOVES) > 16384:
             _MOVES.clear()
         _MOVES[key] = moved
