@@ -638,3 +638,21 @@ def test_logsumexp_gradient_is_zero_beside_an_infinite_element_as_torch():
         d, = (x.logsumexp(axis) * 0.7).sum().gradient(x)
         td, = torch.autograd.grad((torch.logsumexp(t, axis if isinstance(axis, int) else list(axis)) * 0.7).sum(), t)
         np.testing.assert_allclose(d.numpy(), td.numpy(), rtol=1e-5, atol=1e-7)  # nan where torch's is
+
+
+def test_int32_arithmetic_wraps_as_torch():
+    # x - INT_MIN (built as x + -INT_MIN) gave x: signed overflow is undefined in C
+    v = np.array([-4, 5, -2**31, 2**31 - 1], np.int32)
+    x, t = Tensor(v), torch.from_numpy(v)
+    for ours, theirs in [(x - (-2**31), t - (-2**31)), (x + (2**31 - 1), t + (2**31 - 1)), (x * 3, t * 3), (-x, -t)]:
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_std_of_rows_whose_sum_overflows():
+    a = np.array([[3e38, -90.0], [3e38, 100.0]], np.float32)  # the sum of the first column is inf
+    x = Tensor(a, requires_grad=True)
+    t = torch.tensor(a.astype(np.float64), requires_grad=True)
+    close(x.std(0), t.std(0).detach().numpy(), rtol=1e-5, atol=0)
+    d, = x.std(0).sum().gradient(x)
+    td, = torch.autograd.grad(t.std(0).sum(), t)
+    close(d, td.numpy(), rtol=1e-5, atol=1e-6)

@@ -91,6 +91,8 @@ def _fn(name: str) -> str:
 def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> str:
     a = args[0]
     if op is Op.NEG:
+        if node.dtype == dtypes.int32:  # wraps, as torch's: signed overflow is undefined in C
+            return f"as_int(-as_uint({a}))"
         return f"(!{a})" if node.dtype == dtypes.bool else f"(-{a})"
     if op is Op.TANH:
         # Past this |x|, tanh rounds to +-1 exactly; PoCL's tanh stops at +-0.99999994 there,
@@ -111,6 +113,10 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
     if op in (Op.COPY, Op.DETACH, Op.CUSTOM):
         return a
     b = args[1]
+    if node.dtype == dtypes.int32 and op in (Op.ADD, Op.MUL):
+        # int32 arithmetic wraps, as torch's; in C signed overflow is undefined, and PoCL
+        # turned x - INT_MIN (x + -INT_MIN) into x. Unsigned arithmetic wraps by definition.
+        return f"as_int(as_uint({a}){'+' if op is Op.ADD else '*'}as_uint({b}))"
     if op is Op.ADD:
         return f"({a}|{b})" if node.dtype == dtypes.bool else f"({a}+{b})"
     if op is Op.MUL:

@@ -715,7 +715,7 @@ class Tensor:
         # a row with inf or nan gets 1: its result is nan whatever the scale)
         exponent = (peak < math.inf).where(peak, 1.0).log2().clip(-126, 126).cast(dtypes.int32)
         scale = exponent.cast(dtypes.float32).exp2().detach()
-        centered = (x - x.mean(axis, keepdim=True)) / scale
+        centered = _centered(x / scale, axis)  # scaled first: the sum of two 3e38s is inf
         m = centered.square().sum(axis, keepdim=True) * (1.0 / (count - correction) if count > correction else math.nan)
         return scale, m
 
@@ -1043,6 +1043,10 @@ def _moved(st: ShapeTracker | tuple[int, ...], name: str, param: Any) -> ShapeTr
     return moved
 
 
+def _centered(x: Tensor, axis) -> Tensor:
+    return x - x.mean(axis, keepdim=True)
+
+
 class _Moment:
     """The gradient rule of var and std (their Op.CUSTOM node's argument, as a CustomOp's):
     var' = 2 (x - mean) / (n - correction), std' = (x - mean) / ((n - correction) std), and 0
@@ -1058,17 +1062,17 @@ class _Moment:
         axis, c = self.axis, self.correction
         n = math.prod(x.shape[a] for a in x._axes(axis))
         g = g.reshape(tuple(1 if i in x._axes(axis) else s for i, s in enumerate(x.shape)))
-        centered = x - x.mean(axis, keepdim=True)
+        scale, _ = x.detach()._scaled_variance(axis, c)  # centred in scaled units (see there)
         # the derivative of the mean's term, -mean(centered), is 0 in exact arithmetic but not
         # after the mean rounds: a constant row of -1.74 centres to 1.2e-7 everywhere, and
         # only this term brings its gradient back to 0, as torch's
-        centered = centered - centered.mean(axis, keepdim=True)
+        centered = _centered(_centered(x / scale, axis), axis)
         per = 1.0 / (n - c) if n > c else math.nan
         if self.kind == "var":
-            return [g * centered * (2 * per)]
+            return [g * (2 * per) * centered * scale]
         std = x.std(axis, keepdim=True, correction=c)
         zero = std == 0
-        return [zero.where(0.0, g * centered / zero.where(1.0, std) * per)]
+        return [zero.where(0.0, g * per * centered / zero.where(1.0, std / scale))]
 
     def __repr__(self) -> str:
         return f"{self.kind}(axis={self.axis}, correction={self.correction})"
