@@ -710,14 +710,20 @@ class Tensor:
         the variance does not depend on it, so its gradient is exactly that of the plain formula."""
         count = math.prod(self.shape[a] for a in self._axes(axis))
         x = self._float()
-        peak = x.abs().max(axis, keepdim=True).detach() if count else x.sum(axis, keepdim=True).detach()
-        # 2**int(log2(peak)), kept inside float32's normal range (a row of zeros gets 2**-126;
-        # a row with inf or nan gets 1: its result is nan whatever the scale)
-        exponent = (peak < math.inf).where(peak, 1.0).log2().clip(-126, 126).cast(dtypes.int32)
-        scale = exponent.cast(dtypes.float32).exp2().detach()
+        scale = x._row_scale(axis)
         centered = _centered(x / scale, axis)  # scaled first: the sum of two 3e38s is inf
         m = centered.square().sum(axis, keepdim=True) * (1.0 / (count - correction) if count > correction else math.nan)
         return scale, m
+
+    def _row_scale(self, axis) -> Tensor:
+        """2**int(log2(peak)) per reduced row (keepdim, detached), peak its largest magnitude,
+        kept inside float32's normal range: a row of zeros gets 2**-126, a row with inf or nan
+        gets 1 (its result is nan whatever the scale)."""
+        count = math.prod(self.shape[a] for a in self._axes(axis))
+        peak = self.abs().max(axis, keepdim=True) if count else self.sum(axis, keepdim=True)
+        peak = peak.detach()
+        exponent = (peak < math.inf).where(peak, 1.0).log2().clip(-126, 126).cast(dtypes.int32)
+        return exponent.cast(dtypes.float32).exp2()
 
     def _drop_axes(self, out: Tensor, axis, keepdim: bool) -> Tensor:
         axes = self._axes(axis)
@@ -1062,7 +1068,7 @@ class _Moment:
         axis, c = self.axis, self.correction
         n = math.prod(x.shape[a] for a in x._axes(axis))
         g = g.reshape(tuple(1 if i in x._axes(axis) else s for i, s in enumerate(x.shape)))
-        scale, _ = x.detach()._scaled_variance(axis, c)  # centred in scaled units (see there)
+        scale = x._float()._row_scale(axis)  # centred in scaled units, as the forward
         # the derivative of the mean's term, -mean(centered), is 0 in exact arithmetic but not
         # after the mean rounds: a constant row of -1.74 centres to 1.2e-7 everywhere, and
         # only this term brings its gradient back to 0, as torch's
