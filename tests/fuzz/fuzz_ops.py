@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fuzz_ref import FLOATS, RV, OutputDerivative, Ref, Reject, floaty, promote, scalar_kind, scalar_value, sum_is_exact, ulp32, with_scalar
+from fuzz_ref import FLOATS, RV, OutputDerivative, Ref, _Round, Reject, floaty, promote, scalar_kind, scalar_value, sum_is_exact, ulp32, with_scalar
 
 
 class Skip(Exception):
@@ -692,6 +692,38 @@ op("argmin", "reduce", _draw_arg, lambda n, p: _reduce_code("argmin", n, p),
    lambda R, a, p: _ref_argmax(R, a, p, torch.argmin), 0.8)
 
 
+class _SoftmaxFamily(torch.autograd.Function):
+    """softmax / log_softmax whose backward is rounded as a composite of its terms.
+
+    Their gradients are differences, y*(g - sum(g*y)) and g - exp(y)*sum(g), which are often
+    exactly 0 (the gradient of softmax(x).sum()). The device computes them from float32 terms
+    and keeps some of their rounding (1e-8, not 0); torch computes them in float64 as one op,
+    so rounding the result alone leaves the noisy runs no spread where a float64 op later
+    compares at 1e-12. The gradient is jittered by the size of its terms instead."""
+
+    @staticmethod
+    def forward(ctx, t, R, fp32, name, axis, ulps):
+        ctx.R, ctx.fp32, ctx.name, ctx.axis, ctx.ulps = R, fp32, name, axis, ulps
+        ctx.save_for_backward(t)
+        return (torch.softmax if name == "softmax" else torch.log_softmax)(t, dim=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (t,) = ctx.saved_tensors
+        axis = ctx.axis
+        if ctx.name == "softmax":
+            y = torch.softmax(t, dim=axis)
+            grad = y * (g - (g * y).sum(dim=axis, keepdim=True))
+            scale = (y * g).abs() + y.abs() * (g * y).abs().sum(dim=axis, keepdim=True)
+        else:
+            p = torch.softmax(t, dim=axis)
+            grad = g - p * g.sum(dim=axis, keepdim=True)
+            scale = g.abs() + p * g.abs().sum(dim=axis, keepdim=True)
+        scale = torch.nan_to_num(scale.detach(), nan=0.0)
+        inexact = torch.zeros((), dtype=torch.bool)
+        return _Round.apply(grad, ctx.R, ctx.fp32, float(ctx.ulps), scale, inexact), None, None, None, None, None
+
+
 def _make_softmax(name: str, fn, weight: float):
     def draw(g):
         x = g.pick(dtypes=NUMERIC)
@@ -705,7 +737,8 @@ def _make_softmax(name: str, fn, weight: float):
         x = fl(R, a[0])
         axis = -1 if p["axis"] is None else p["axis"]
         t = x.t.reshape(1) if x.t.dim() == 0 else x.t
-        v = fn(t, dim=axis).reshape(x.shape)
+        n = x.shape[axis] if x.shape else 1
+        v = (fn(t, dim=axis) if R.native is not None else _SoftmaxFamily.apply(t, R, x.dtype == "float32", name, axis, 4 + n)).reshape(x.shape)
         td = x.t.detach()
         finite = torch.where(torch.isfinite(td), td, 0.0)
         m = finite.amax(dim=axis, keepdim=True) if td.dim() else finite
