@@ -13,9 +13,13 @@ from typing import Any
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DType:
-    """One element type. `cl_type` is the name kernels use in buffers and arithmetic."""
+    """One element type. `cl_type` is the name kernels use in buffers and arithmetic.
+
+    There is one object per type (dtypes.float32, ...), so equality and hashing are identity:
+    C-speed in the schedule key, which holds a dtype per node. Copies and pickles come back
+    as that one object (__reduce__)."""
 
     name: str
     itemsize: int
@@ -32,6 +36,9 @@ class DType:
 
     def __repr__(self) -> str:
         return f"dtypes.{self.name}"
+
+    def __reduce__(self):
+        return getattr, (dtypes, self.name)
 
 
 class dtypes:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from tinygradlike.graph import Node, Op
-from tinygradlike.scheduler import toposort
+from tinygradlike import runtime
+from tinygradlike.graph import Node, Op, Template
+from tinygradlike.scheduler import gradient_structure, toposort
 
 if TYPE_CHECKING:
     from tinygradlike.tensor import Tensor
@@ -181,12 +182,47 @@ RULES: dict[Op, Callable] = {
 }
 
 
+# gradient_structure key -> (Template, which targets get a gradient); None: not replayable.
+# Bounded: a program that differentiates ever new graphs must not grow it without end.
+_templates: dict[tuple, tuple | None] = {}
+MAX_TEMPLATES = 512
+
+
 def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | None]:
     """d(root)/d(target) for each target, as lazy tensors (None where root does not depend on it).
 
-    `seed` is the gradient of root itself (ones for a scalar loss)."""
+    `seed` is the gradient of root itself (ones for a scalar loss).
+
+    A backward pass seen before is not derived again: the rules build the same graph from a
+    forward graph of the same structure (scheduler.gradient_structure), so the first build is
+    kept as a graph.Template and copied onto the new forward graph, one node construction per
+    gradient node. A training loop's backward pays the rules' Python once."""
+    order = toposort_differentiable(root)
+    key, inputs = gradient_structure(order, [seed.node, *targets])
+    try:
+        known = _templates.get(key) if key is not None else None
+    except TypeError:  # an unhashable argument (a movement given as a list): derive every time
+        key = known = None
+    if known is not None:
+        template, has = known
+        runtime.count("backward_graphs_copied")
+        nodes = iter(template.instantiate(inputs))
+        return [_tensor(next(nodes)) if h else None for h in has]
+    grads = _derive(root, seed, targets, order)
+    runtime.count("backward_graphs_derived")
+    if key is not None and key not in _templates:
+        made = [g for g in grads if g is not None]
+        template = Template.record(inputs, [g.node for g in made]) if made else None
+        if len(_templates) >= MAX_TEMPLATES:
+            _templates.clear()
+        _templates[key] = None if template is None else (template, tuple(g is not None for g in grads))
+    return grads
+
+
+def _derive(root: Node, seed: Tensor, targets: list[Node], order: list[Node]) -> list[Tensor | None]:
+    """The gradients by the rules, node by node in reverse topological order."""
     grads: dict[int, Tensor] = {id(root): seed}
-    for node in reversed(toposort_differentiable(root)):
+    for node in reversed(order):
         g = grads.get(id(node))
         if g is None or not node.grad_srcs:
             continue

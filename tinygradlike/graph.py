@@ -9,6 +9,8 @@ from these in tensor.py, so gradients only need rules for these few.
 """
 from __future__ import annotations
 
+import copy
+import weakref
 from enum import Enum
 from typing import Any
 
@@ -16,6 +18,10 @@ from tinygradlike.dtypes import DType, dtypes
 
 
 class Op(Enum):
+    # members are singletons: identity hashing (Enum's own hashes the name in Python, and
+    # the schedule key hashes an op per node)
+    __hash__ = object.__hash__
+
     # sources
     BUFFER = "buffer"      # device memory (an upload or a computed result)
     CONST = "const"        # one number, shape (), broadcast by views; never merged with equal constants
@@ -75,8 +81,13 @@ class Node:
         self.op, self.srcs, self.arg, self.dtype, self.shape, self.buffer = op, srcs, arg, dtype, shape, buffer
         self.move = move
         # a gradient can flow through this node (DETACH stops it)
-        if requires_grad is None:
-            requires_grad = op is not Op.DETACH and any(s.requires_grad for s in srcs)
+        if requires_grad is None:  # a loop, not any(generator): this runs for every node built
+            requires_grad = False
+            if op is not Op.DETACH:
+                for src in srcs:
+                    if src.requires_grad:
+                        requires_grad = True
+                        break
         self.requires_grad = requires_grad
 
     @property
@@ -130,6 +141,65 @@ def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:
     if op is Op.WHERE:
         return srcs[1].dtype
     return srcs[0].dtype
+
+
+class Template:
+    """A graph built once by Tensor code, copied onto new inputs without running that code again.
+
+    `record(inputs, outputs)` keeps every node between `inputs` and `outputs` as a recipe (op,
+    argument, dtype, shape, movement, sources by position); `instantiate(new_inputs)` makes
+    fresh nodes from it, one per recipe step, so the copy costs a node construction per node
+    instead of the broadcasting, promotion and view logic that built the original. A caller
+    uses it for a graph that is a function of its inputs' structure only (the optimizer's
+    update: the same ops on the same shapes every step) and keys it by that structure.
+
+    Only self-contained graphs qualify: every leaf must be an input or a constant made while
+    building it (a copy of a node that read other memory would read it forever), and custom
+    ops are copied only when their rule has a `replay_key` (the library's own rules, pure
+    functions of their configuration): a user's custom backward may read Python state that
+    changes between calls. `record` returns None otherwise."""
+
+    __slots__ = ("steps", "outputs")
+
+    def __init__(self, steps: list[tuple], outputs: tuple[int, ...]):
+        self.steps, self.outputs = steps, outputs
+
+    @staticmethod
+    def record(inputs: list[Node], outputs: list[Node]) -> Template | None:
+        from tinygradlike.scheduler import toposort
+
+        slot = {id(node): i for i, node in enumerate(inputs)}
+        steps = []
+        for node in toposort(outputs, expand=lambda n: id(n) not in slot):
+            if id(node) in slot:
+                continue
+            if node.buffer is not None or (not node.srcs and node.op is not Op.CONST):
+                return None
+            arg, custom = node.arg, None
+            if node.op is Op.CUSTOM:  # a library rule (a replay_key says it is a pure function)
+                rule, rule_inputs = node.arg
+                if getattr(rule, "replay_key", None) is None or any(id(n) not in slot for n in rule_inputs):
+                    return None
+                arg, custom = rule, tuple(slot[id(n)] for n in rule_inputs)
+            steps.append((node.op, tuple(slot[id(s)] for s in node.srcs), arg, node.dtype, node.shape,
+                          node.move, node.requires_grad, custom))
+            slot[id(node)] = len(inputs) + len(steps) - 1
+        return Template(steps, tuple(slot[id(node)] for node in outputs))
+
+    def instantiate(self, inputs: list[Node]) -> list[Node]:
+        nodes = list(inputs)
+        append = nodes.append
+        for op, srcs, arg, dtype, shape, move, requires_grad, custom in self.steps:
+            if custom is None:
+                append(Node(op, tuple([nodes[i] for i in srcs]), arg, dtype, shape, None, requires_grad, move))
+                continue
+            rule = copy.copy(arg)  # its own rule object: a rule may hold a reference to its node
+            node = Node(op, tuple([nodes[i] for i in srcs]), (rule, tuple([nodes[i] for i in custom])), dtype,
+                        shape, None, requires_grad, move)
+            if hasattr(rule, "output"):
+                rule.output = weakref.ref(node)
+            append(node)
+        return [nodes[i] for i in self.outputs]
 
 
 def to_dot(roots: list[Node]) -> str:

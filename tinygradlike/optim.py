@@ -23,8 +23,11 @@ from typing import Iterable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Op, buffer_node
+from tinygradlike.graph import Op, Template, buffer_node
 from tinygradlike.tensor import Tensor
+
+
+_MISSING = object()
 
 
 class Optimizer:
@@ -47,6 +50,7 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list")
         self._lr = Tensor(np.array(lr, dtype=np.float32))
         self._lr_value = float(lr)
+        self._templates: dict[tuple, tuple | None] = {}
 
     @property
     def lr(self) -> float:
@@ -69,13 +73,7 @@ class Optimizer:
         `also`: tensors to compute in the same schedule, such as the loss or the logits you
         want to read afterwards (`opt.step(loss)`): they cost no second pass over the graph."""
         stepping = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
-        pairs = self.begin_step() if stepping else []  # (tensor that owns memory, its new value)
-        grads = []
-        for i, p in stepping:
-            g = p.grad.detach()  # one node for all its uses: computed once, stored once
-            new_p, state = self.update(i, p.detach(), g)
-            pairs += [(p, new_p), *state]
-            grads.append(g)
+        pairs, grads = self._update_graph(stepping) if stepping else ([], [])
         outputs = [new for _, new in pairs] + grads + list(also)
         if outputs:
             outputs[0].realize(*outputs[1:])
@@ -84,6 +82,66 @@ class Optimizer:
             _store(target, new, taken)
         for (_, p), g in zip(stepping, grads):
             p.grad = g  # the realized gradient this step used
+
+    def _build_update(self, stepping: list[tuple[int, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
+        """(tensor that owns memory, its new value) pairs and the detached gradients, built
+        by running begin_step and update."""
+        pairs = self.begin_step()
+        grads = []
+        for i, p in stepping:
+            g = p.grad.detach()  # one node for all its uses: computed once, stored once
+            new_p, state = self.update(i, p.detach(), g)
+            pairs += [(p, new_p), *state]
+            grads.append(g)
+        return pairs, grads
+
+    def _update_graph(self, stepping: list[tuple[int, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
+        """The update graph of this step: built by _build_update the first time for its
+        structure, and from then on copied from that first build (graph.Template), which
+        skips the Python of every Tensor op in update(). The update is the same graph every
+        step as long as its inputs (the optimizer's tensors and the gradients) keep their
+        shapes, dtypes and views, and its settings (momentum, betas, ...) stay put: all of
+        that is the key. The learning rate is not in it: it lives on the device."""
+        tensors = self._tensors()
+        inputs = [t.node for t in tensors] + [p.grad.node for _, p in stepping]
+        first: dict[int, int] = {}
+        key = (tuple(i for i, _ in stepping), self._settings(),
+               tuple((n.op, n.dtype, n.shape, n.requires_grad, n.arg if n.op is Op.VIEW else None,
+                      first.setdefault(id(n), k)) for k, n in enumerate(inputs)))
+        known = self._templates.get(key, _MISSING)
+        if known is _MISSING or known is None:
+            pairs, grads = self._build_update(stepping)
+            runtime.count("update_graphs_built")
+            if known is _MISSING:
+                where = {id(t): k for k, t in enumerate(tensors)}
+                targets = tuple(where.get(id(t), -1) for t, _ in pairs)
+                template = None
+                if -1 not in targets:
+                    template = Template.record(inputs, [new.node for _, new in pairs] + [g.node for g in grads])
+                if len(self._templates) >= 16:  # settings changed every step: do not grow
+                    self._templates.clear()
+                self._templates[key] = None if template is None else (template, targets)
+            return pairs, grads
+        template, targets = known
+        runtime.count("update_graphs_copied")
+        nodes = template.instantiate(inputs)
+        pairs = [(tensors[k], Tensor(node)) for k, node in zip(targets, nodes)]
+        return pairs, [Tensor(node) for node in nodes[len(targets):]]
+
+    def _tensors(self) -> list[Tensor]:
+        """Every tensor the optimizer holds (parameters, state, learning rate), in a fixed order."""
+        found = []
+        for value in vars(self).values():
+            if isinstance(value, Tensor):
+                found.append(value)
+            elif isinstance(value, list):
+                found.extend(v for v in value if isinstance(v, Tensor))
+        return found
+
+    def _settings(self) -> tuple:
+        """The plain-valued attributes the update graph may depend on."""
+        return tuple((name, value) for name, value in vars(self).items()
+                     if name != "_lr_value" and isinstance(value, (bool, int, float, str, tuple, type(None))))
 
     def begin_step(self) -> list[tuple[Tensor, Tensor]]:
         """(state, new value) pairs of the whole step, built before the per-parameter updates."""
@@ -163,20 +221,17 @@ class Adam(Optimizer):
         self.b1, self.b2 = betas
         self.eps, self.weight_decay = eps, weight_decay
         self.m, self.v = self._zeros_state(), self._zeros_state()
-        # the bias corrections 1 - b1^t and 1 - b2^t, kept as c <- c*b + (1-b) from c = 0:
-        # accurate in float32 (1 - 0.999^t itself would cancel), and on the device, so they
-        # advance on a jit replay too
-        self.corrections = Tensor(np.zeros(2, dtype=np.float32))
-        self._c = self.corrections
-
-    def begin_step(self):
-        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
-        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
-        self._c = self.corrections * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
-        return [(self.corrections, self._c)]
+        # each parameter's bias corrections 1 - b1^t and 1 - b2^t, kept as c <- c*b + (1-b)
+        # from c = 0: accurate in float32 (1 - 0.999^t itself would cancel), on the device, so
+        # they advance on a jit replay too, and per parameter, as torch counts steps: one
+        # that had no gradient in a step (a frozen layer) does not advance
+        self.corrections = [Tensor(np.zeros(2, dtype=np.float32)) for _ in self.params]
 
     def update(self, i, p, g):
-        c1, c2 = self._c[0], self._c[1]
+        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
+        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
+        c = self.corrections[i] * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
+        c1, c2 = c[0], c[1]
         if self.weight_decay and self.decoupled:
             p = p * (1 - self._lr * self.weight_decay)
         elif self.weight_decay:
@@ -184,7 +239,7 @@ class Adam(Optimizer):
         m = self.b1 * self.m[i] + (1 - self.b1) * g
         v = self.b2 * self.v[i] + (1 - self.b2) * g * g
         new_p = p - (self._lr / c1) * (m / (v.sqrt() / c2.sqrt() + self.eps))
-        return new_p, [(self.m[i], m), (self.v[i], v)]
+        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections[i], c)]
 
 
 class AdamW(Adam):

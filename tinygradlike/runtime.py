@@ -62,7 +62,8 @@ _COUNTER_NAMES = (
     "kernels_launched", "kernels_compiled", "compile_seconds", "first_launch_seconds",
     "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
     "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "bytes_copied_on_device",
-    "synchronizations", "schedules_built", "schedules_reused",
+    "synchronizations", "schedules_built", "schedules_reused", "backward_graphs_derived",
+    "backward_graphs_copied", "update_graphs_built", "update_graphs_copied",
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
@@ -77,8 +78,10 @@ def stats() -> dict:
     buffers_reused (pool hits), bytes_copied_in/out (host to device and back),
     bytes_copied_on_device (Buffer.copy_from), synchronizations, schedules_built (graphs
     grouped, rendered and compiled) and schedules_reused (graphs whose structure had a
-    schedule already: no grouping, rendering or program lookup); plus live_buffers (a
-    gauge, never reset).
+    schedule already: no grouping, rendering or program lookup), backward_graphs_derived
+    and backward_graphs_copied (backward passes built by the gradient rules, or copied from
+    one of the same structure: gradients.py), update_graphs_built and update_graphs_copied
+    (the same for optimizer steps); plus live_buffers (a gauge, never reset).
 
     compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
     generates the machine code at the first launch of a kernel for each local size, not in the

@@ -707,3 +707,62 @@ def structure(list outputs):
     if not pending:
         return None, order
     return (tuple(entries), tuple([position[id(node)] for node in outputs])), order
+
+
+def gradient_structure(list order, list extra):
+    """(key, inputs) of a backward pass: `order` is the differentiable graph sources first
+    (gradients.toposort_differentiable), `extra` the seed and target nodes. `inputs` are the
+    nodes the gradient rules can read: those of `order`, their sources, and `extra`, each once;
+    `key` holds what the rules build from them (op, argument, dtype, shape, movement,
+    requires_grad, sources by position; a source outside `order` by op, dtype, shape and
+    view). Two backward passes with one key build the same gradient graph on their inputs, so
+    gradients.py copies the first one (graph.Template). key is None where a rule could build
+    something else: a custom op whose rule has no `replay_key` (a user's backward may read
+    Python state that changes between calls)."""
+    cdef dict position = {}
+    cdef list inputs = [], entries = []
+    cdef object node, src, op, arg, rule
+    cdef tuple srcs, grad_srcs
+    cdef Py_ssize_t i, j
+    for i in range(len(order)):
+        node = order[i]
+        op = node.op
+        srcs = node.srcs
+        grad_srcs = srcs
+        if op is Op.CUSTOM:
+            rule = node.arg[0]
+            arg = getattr(rule, "replay_key", None)
+            if arg is None:
+                return None, inputs
+            grad_srcs = node.arg[1]
+        elif op is Op.CONST:
+            arg = repr(node.arg)
+        else:
+            arg = node.arg
+        for src in srcs + grad_srcs if grad_srcs is not srcs else srcs:
+            if id(src) not in position:
+                _gradient_leaf(src, position, inputs, entries)
+        if id(node) in position:  # already a source of an earlier node: not possible sources-first
+            return None, inputs
+        position[id(node)] = len(inputs)
+        inputs.append(node)
+        entries.append((op, arg, node.dtype, node.shape, node.move, node.requires_grad,
+                        tuple([position[id(src)] for src in srcs]),
+                        tuple([position[id(src)] for src in grad_srcs]) if grad_srcs is not srcs else None))
+    for j in range(len(extra)):
+        src = extra[j]
+        if id(src) not in position:
+            _gradient_leaf(src, position, inputs, entries)
+    return (tuple(entries), tuple([position[id(src)] for src in extra])), inputs
+
+
+cdef void _gradient_leaf(object node, dict position, list inputs, list entries) except *:
+    position[id(node)] = len(inputs)
+    inputs.append(node)
+    op = node.op
+    if op is Op.VIEW:
+        entries.append((op, node.arg, node.dtype, node.shape, node.requires_grad, node.base.shape))
+    elif op is Op.CONST:
+        entries.append((op, repr(node.arg), node.dtype, node.shape, node.requires_grad))
+    else:
+        entries.append((op, node.dtype, node.shape, node.requires_grad))

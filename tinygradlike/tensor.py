@@ -372,6 +372,9 @@ class Tensor:
 
     def _broadcasted(self, other: Any, reverse: bool = False) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of one shape and one dtype (numpy/torch rules)."""
+        if type(other) is Tensor and other.node.shape == self.node.shape and other.node.dtype is self.node.dtype:
+            _check_same_device(self, other)  # the common case (h * mask): nothing to broadcast or cast
+            return (other, self) if reverse else (self, other)
         if isinstance(other, np.ndarray):
             other = Tensor(other)
         if isinstance(other, Tensor):
@@ -1060,6 +1063,8 @@ class _Moment:
 
     def __init__(self, kind: str, axis, keepdim: bool, correction: int):
         self.kind, self.axis, self.keepdim, self.correction = kind, axis, keepdim, correction
+        # the gradient graph depends on these only: a backward pass may be replayed (gradients.py)
+        self.replay_key = ("moment", kind, axis, keepdim, correction)
 
     def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
         x = inputs[0]
@@ -1089,6 +1094,7 @@ class _LogSumExp:
 
     def __init__(self, axis):
         self.axis = axis
+        self.replay_key = ("logsumexp", axis)  # see _Moment
 
     def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
         x = inputs[0]
