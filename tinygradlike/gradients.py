@@ -17,7 +17,7 @@ import numpy as np
 
 from tinygradlike import runtime
 from tinygradlike.graph import Node, Op, Template
-from tinygradlike.scheduler import gradient_structure, toposort
+from tinygradlike.scheduler import differentiable_order, gradient_structure
 
 if TYPE_CHECKING:
     from tinygradlike.tensor import Tensor
@@ -31,7 +31,7 @@ def _tensor(node: Node) -> Tensor:
 
 def toposort_differentiable(root: Node) -> list[Node]:
     """Nodes a gradient can flow through from `root`, sources first (the compiled sort)."""
-    return toposort([root], follow=lambda src: src.requires_grad, children=lambda node: node.grad_srcs)
+    return differentiable_order(root)
 
 
 # --- rules: (node, output value, upstream gradient) -> one gradient (or None) per source ---

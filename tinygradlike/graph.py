@@ -65,65 +65,10 @@ BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op
 ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 
 
-class Node:
-    """One vertex of the lazy graph.
-
-    `srcs` are the inputs; `arg` is op-specific (the constant, the target dtype, the reduce
-    axes, the ShapeTracker of a VIEW). `buffer` is set once the node has been computed.
-    `requires_grad` marks nodes that depend on a tensor made with requires_grad=True: only
-    those keep their sources after being computed, for backward().
-    """
-
-    __slots__ = ("op", "srcs", "arg", "dtype", "shape", "buffer", "requires_grad", "move", "__weakref__")
-
-    def __init__(self, op: Op, srcs: tuple[Node, ...], arg: Any, dtype: DType, shape: tuple[int, ...],
-                 buffer=None, requires_grad: bool | None = None, move: tuple | None = None):
-        self.op, self.srcs, self.arg, self.dtype, self.shape, self.buffer = op, srcs, arg, dtype, shape, buffer
-        self.move = move
-        # a gradient can flow through this node (DETACH stops it)
-        if requires_grad is None:  # a loop, not any(generator): this runs for every node built
-            requires_grad = False
-            if op is not Op.DETACH:
-                for src in srcs:
-                    if src.requires_grad:
-                        requires_grad = True
-                        break
-        self.requires_grad = requires_grad
-
-    @property
-    def in_place(self) -> bool:
-        """A VIEW whose element i is element i of its base's memory (a reshape at most): reading
-        through it costs no index math and lets a consumer fuse with the base's kernel."""
-        return self.op is Op.VIEW and self.arg.is_contiguous and self.arg.size == self.base.size
-
-    @property
-    def grad_srcs(self) -> tuple[Node, ...]:
-        """Where this node's gradient flows: its sources, except for a custom op, whose
-        registered backward sends it to the op's inputs instead of through its forward graph."""
-        return self.arg[1] if self.op is Op.CUSTOM else self.srcs
-
-    @property
-    def realized(self) -> bool:
-        return self.buffer is not None
-
-    @property
-    def base(self) -> Node:
-        """The node whose memory a VIEW looks at (itself for every other op)."""
-        node = self
-        while node.op is Op.VIEW:
-            node = node.srcs[0]
-        return node
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
-
-    def __repr__(self) -> str:
-        state = "realized" if self.realized else "lazy"
-        return f"<Node {self.op.value} shape={self.shape} dtype={self.dtype.name} {state}>"
+# The Node class is an extension type in the compiled core (scheduler.pyx, "Tensor graph
+# nodes"): its fields are read as C struct members by the walks there. Imported after Op and
+# ELEMENTWISE exist, which the core imports from here.
+from tinygradlike.scheduler import Node  # noqa: E402
 
 
 def const_node(value: Any, dtype: DType) -> Node:

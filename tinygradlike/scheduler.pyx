@@ -7,8 +7,10 @@ Python object per visit. Sections:
 
 1. Scalar graphs: `ScalarNode` (the C half of `tinygradlike.Value`), `apply`, realize, backward.
 2. Generic `toposort(roots)` over any objects with a `srcs` tuple (the tensor graph uses it).
-3. Kernel grouping of tensor graphs (`group_kernels`, the rules in schedule.py).
-4. Structural keys of tensor graphs (`structure`), under which realize.py caches schedules.
+3. The tensor graph's `Node`, an extension type.
+4. Kernel grouping of tensor graphs (`group_kernels`, the rules in schedule.py).
+5. Structural keys of tensor graphs (`structure`, `gradient_structure`), under which
+   realize.py caches schedules and gradients.py copies backward passes.
 """
 cimport cython
 from cpython.ref cimport PyObject
@@ -428,6 +430,9 @@ def toposort(roots, expand=None, follow=None, children=None, bint stop_at_memory
     """
     if hasattr(roots, "srcs"):
         roots = (roots,)
+    roots = list(roots)
+    if expand is None and follow is None and children is None and all([type(r) is Node for r in roots]):
+        return _node_order(roots, stop_at_memory, False, _new_walk())  # marks in the nodes, no id set
     cdef list order = []
     cdef set seen = set()   # ids: every node stays alive through `roots` while we sort
     cdef list todo = []     # stack of nodes to expand
@@ -460,11 +465,140 @@ def toposort(roots, expand=None, follow=None, children=None, bint stop_at_memory
 
 
 # =============================================================================================
-# 3. Kernel grouping (tensor graphs)
+# 3. Tensor graph nodes
+# =============================================================================================
+
+cdef class Node:
+    """One vertex of the lazy tensor graph (tinygradlike.graph re-exports it).
+
+    `srcs` are the inputs; `arg` is op-specific (the constant, the target dtype, the reduce
+    axes, the ShapeTracker of a VIEW). `buffer` is set once the node has been computed.
+    `requires_grad` marks nodes that depend on a tensor made with requires_grad=True: only
+    those keep their sources after being computed, for backward(). `move` keeps a VIEW's one
+    movement (name, parameter) for the gradient rules.
+
+    An extension type: a training step builds hundreds of nodes, and the walks below
+    (toposort, structure, gradient_structure) read their fields as C struct members.
+    """
+
+    cdef public object op, arg, dtype, shape, buffer, move
+    cdef public tuple srcs
+    cdef public bint requires_grad
+    cdef object __weakref__
+    cdef unsigned long long _walk  # the last walk (_node_walk) that visited this node
+    cdef Py_ssize_t _pos           # its position in that walk's order
+
+    def __init__(self, op, tuple srcs, arg, dtype, shape, buffer=None, requires_grad=None, move=None):
+        self.op = op
+        self.srcs = srcs
+        self.arg = arg
+        self.dtype = dtype
+        self.shape = shape
+        self.buffer = buffer
+        self.move = move
+        cdef Node src
+        if requires_grad is None:  # a gradient can flow through this node (DETACH stops it)
+            self.requires_grad = False
+            if op is not _DETACH:
+                for src in srcs:
+                    if src.requires_grad:
+                        self.requires_grad = True
+                        break
+        else:
+            self.requires_grad = requires_grad
+
+    @property
+    def in_place(self):
+        """A VIEW whose element i is element i of its base's memory (a reshape at most): reading
+        through it costs no index math and lets a consumer fuse with the base's kernel."""
+        return self.op is _VIEW and self.arg.is_contiguous and self.arg.size == self.base.size
+
+    @property
+    def grad_srcs(self):
+        """Where this node's gradient flows: its sources, except for a custom op, whose
+        registered backward sends it to the op's inputs instead of through its forward graph."""
+        return self.arg[1] if self.op is _CUSTOM else self.srcs
+
+    @property
+    def realized(self):
+        return self.buffer is not None
+
+    @property
+    def base(self):
+        """The node whose memory a VIEW looks at (itself for every other op)."""
+        cdef Node node = self
+        while node.op is _VIEW:
+            node = node.srcs[0]
+        return node
+
+    @property
+    def size(self):
+        cdef Py_ssize_t n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def __repr__(self):
+        state = "realized" if self.buffer is not None else "lazy"
+        return f"<Node {self.op.value} shape={self.shape} dtype={self.dtype.name} {state}>"
+
+
+cdef unsigned long long _node_walks = 0
+
+
+cdef inline unsigned long long _new_walk() noexcept:
+    global _node_walks
+    _node_walks += 1
+    return _node_walks
+
+
+cdef list _node_order(list roots, bint stop_at_memory, bint differentiable, unsigned long long walk):
+    """toposort for Nodes, marking each visited node with `walk` and its position in the order
+    (no `seen` set of ids). stop_at_memory: a computed node's sources are left out.
+    differentiable: only sources a gradient can flow to (requires_grad), along grad_srcs."""
+    cdef list order = [], todo = [], done = []
+    cdef Node node, src
+    cdef tuple srcs
+    cdef Py_ssize_t i
+    for i in range(len(roots) - 1, -1, -1):  # reversed: the stack pops the first root first
+        todo.append(roots[i])
+        done.append(False)
+    while todo:
+        node = <Node>todo.pop()
+        if done.pop():
+            node._pos = len(order)
+            order.append(node)
+            continue
+        if node._walk == walk:
+            continue
+        node._walk = walk
+        todo.append(node)
+        done.append(True)
+        if stop_at_memory and node.buffer is not None:
+            continue
+        srcs = node.arg[1] if differentiable and node.op is _CUSTOM else node.srcs
+        for i in range(len(srcs) - 1, -1, -1):
+            src = <Node?>srcs[i]
+            if src._walk != walk and (not differentiable or src.requires_grad):
+                todo.append(src)
+                done.append(False)
+    return order
+
+
+def differentiable_order(Node root not None) -> list:
+    """The nodes a gradient can flow through from `root` (requires_grad, along grad_srcs),
+    sources first: the order of the reverse sweep (gradients.py)."""
+    return _node_order([root], False, True, _new_walk())
+
+
+# =============================================================================================
+# 4. Kernel grouping (tensor graphs)
 # =============================================================================================
 # The rules are written out in tinygradlike/schedule.py, which wraps this function.
 
 from tinygradlike.graph import ELEMENTWISE, Op
+
+cdef object _DETACH = Op.DETACH, _VIEW = Op.VIEW, _CUSTOM = Op.CUSTOM, _CONST = Op.CONST
 
 
 cdef inline bint _is_memory(object node):
@@ -671,7 +805,7 @@ cdef Py_ssize_t _consumer_count(object node_uses):
 
 
 # =============================================================================================
-# 4. Structural keys (tensor graphs)
+# 5. Structural keys (tensor graphs)
 # =============================================================================================
 # tinygradlike/realize.py caches a schedule under the key of the graph it was built for.
 
@@ -685,28 +819,28 @@ def structure(list outputs):
     A constant is keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a
     custom op's argument holds graph nodes, and its forward is the identity, so it is left out.
     """
-    cdef list order = toposort(outputs, stop_at_memory=True), entries = []
-    cdef dict position = {}
-    cdef object node, op, arg, src
+    cdef unsigned long long walk = _new_walk()
+    cdef list order = _node_order(outputs, True, False, walk), entries = []
+    cdef Node node, src
+    cdef object op, arg
     cdef Py_ssize_t i, pending = 0
     for i in range(len(order)):
-        node = order[i]
-        position[id(node)] = i
+        node = <Node>order[i]
         if node.buffer is not None:
             entries.append((node.dtype, node.shape))
             continue
         pending += 1
         op = node.op
-        if op is Op.CONST:
+        if op is _CONST:
             arg = repr(node.arg)
-        elif op is Op.CUSTOM:
+        elif op is _CUSTOM:
             arg = None
         else:
             arg = node.arg
-        entries.append((op, arg, node.dtype, node.shape, tuple([position[id(src)] for src in node.srcs])))
+        entries.append((op, arg, node.dtype, node.shape, tuple([(<Node>src)._pos for src in node.srcs])))
     if not pending:
         return None, order
-    return (tuple(entries), tuple([position[id(node)] for node in outputs])), order
+    return (tuple(entries), tuple([(<Node>node)._pos for node in outputs])), order
 
 
 def gradient_structure(list order, list extra):
@@ -719,50 +853,51 @@ def gradient_structure(list order, list extra):
     gradients.py copies the first one (graph.Template). key is None where a rule could build
     something else: a custom op whose rule has no `replay_key` (a user's backward may read
     Python state that changes between calls)."""
-    cdef dict position = {}
+    cdef unsigned long long walk = _new_walk()
     cdef list inputs = [], entries = []
-    cdef object node, src, op, arg, rule
+    cdef Node node, src
+    cdef object op, arg, rule
     cdef tuple srcs, grad_srcs
     cdef Py_ssize_t i, j
     for i in range(len(order)):
-        node = order[i]
+        node = <Node?>order[i]
         op = node.op
         srcs = node.srcs
         grad_srcs = srcs
-        if op is Op.CUSTOM:
+        if op is _CUSTOM:
             rule = node.arg[0]
             arg = getattr(rule, "replay_key", None)
             if arg is None:
                 return None, inputs
             grad_srcs = node.arg[1]
-        elif op is Op.CONST:
+        elif op is _CONST:
             arg = repr(node.arg)
         else:
             arg = node.arg
         for src in srcs + grad_srcs if grad_srcs is not srcs else srcs:
-            if id(src) not in position:
-                _gradient_leaf(src, position, inputs, entries)
-        if id(node) in position:  # already a source of an earlier node: not possible sources-first
+            if src._walk != walk:
+                _gradient_leaf(src, walk, inputs, entries)
+        if node._walk == walk:  # already a source of an earlier node: not possible sources-first
             return None, inputs
-        position[id(node)] = len(inputs)
+        node._walk, node._pos = walk, len(inputs)
         inputs.append(node)
         entries.append((op, arg, node.dtype, node.shape, node.move, node.requires_grad,
-                        tuple([position[id(src)] for src in srcs]),
-                        tuple([position[id(src)] for src in grad_srcs]) if grad_srcs is not srcs else None))
+                        tuple([(<Node>src)._pos for src in srcs]),
+                        tuple([(<Node>src)._pos for src in grad_srcs]) if grad_srcs is not srcs else None))
     for j in range(len(extra)):
-        src = extra[j]
-        if id(src) not in position:
-            _gradient_leaf(src, position, inputs, entries)
-    return (tuple(entries), tuple([position[id(src)] for src in extra])), inputs
+        src = <Node?>extra[j]
+        if src._walk != walk:
+            _gradient_leaf(src, walk, inputs, entries)
+    return (tuple(entries), tuple([(<Node>src)._pos for src in extra])), inputs
 
 
-cdef void _gradient_leaf(object node, dict position, list inputs, list entries) except *:
-    position[id(node)] = len(inputs)
+cdef void _gradient_leaf(Node node, unsigned long long walk, list inputs, list entries) except *:
+    node._walk, node._pos = walk, len(inputs)
     inputs.append(node)
     op = node.op
-    if op is Op.VIEW:
+    if op is _VIEW:
         entries.append((op, node.arg, node.dtype, node.shape, node.requires_grad, node.base.shape))
-    elif op is Op.CONST:
+    elif op is _CONST:
         entries.append((op, repr(node.arg), node.dtype, node.shape, node.requires_grad))
     else:
         entries.append((op, node.dtype, node.shape, node.requires_grad))
