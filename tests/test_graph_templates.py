@@ -193,3 +193,62 @@ def test_a_parameter_without_a_gradient_in_one_step_is_left_alone_and_keeps_its_
 
     ours, theirs = train(lambda p: optim.Adam(p, lr=0.05), lambda p: torch.optim.Adam(p, lr=0.05), change=change)
     check_params(ours, theirs)
+
+
+# -- library composites (tensor.replayable) ---------------------------------------------------
+
+def composite_counts() -> dict:
+    s = runtime.stats()
+    return {k: s[k] for k in ("composite_graphs_built", "composite_graphs_copied")}
+
+
+def torch_cross_entropy(logits, labels, smoothing=0.0):
+    t = torch.tensor(logits, dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(t, torch.tensor(labels, dtype=torch.long), label_smoothing=smoothing)
+    loss.backward()
+    return loss.item(), t.grad.numpy()
+
+
+def our_cross_entropy(logits, labels, smoothing=0.0):
+    t = Tensor(logits, requires_grad=True)
+    loss = nn.cross_entropy(t, Tensor(labels), label_smoothing=smoothing)
+    loss.backward()
+    return loss.item(), t.grad.numpy()
+
+
+def test_cross_entropy_is_copied_from_the_second_call_with_the_right_loss_and_gradient():
+    labels = np.array([0, 3, 1, 1, 2], np.int32)
+    our_cross_entropy(data(5, 4), labels)
+    runtime.reset_stats()
+    logits, labels = data(5, 4), np.array([2, 2, 0, 3, 1], np.int32)
+    loss, grad = our_cross_entropy(logits, labels)
+    assert composite_counts() == {"composite_graphs_built": 0, "composite_graphs_copied": 1}
+    want_loss, want_grad = torch_cross_entropy(logits, labels)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_a_changed_argument_or_view_builds_the_composite_again():
+    labels = np.array([1, 0, 2], np.int32)
+    logits = data(3, 3)
+    our_cross_entropy(logits, labels)
+    runtime.reset_stats()
+    loss, grad = our_cross_entropy(logits, labels, smoothing=0.2)  # another argument
+    assert composite_counts()["composite_graphs_built"] >= 1
+    want = torch_cross_entropy(logits, labels, 0.2)
+    np.testing.assert_allclose(loss, want[0], rtol=1e-5)
+    np.testing.assert_allclose(grad, want[1], rtol=1e-4, atol=1e-6)
+    # softmax of a contiguous tensor, then of a transposed view of the same shape
+    a = data(3, 3)
+    Tensor(a).softmax(0).numpy()
+    runtime.reset_stats()
+    got = Tensor(np.ascontiguousarray(a.T)).T.softmax(0).numpy()
+    assert composite_counts()["composite_graphs_built"] == 1
+    np.testing.assert_allclose(got, torch.softmax(torch.tensor(a, dtype=torch.float64), 0).numpy(), rtol=1e-5)
+
+
+def test_a_composite_with_an_unhashable_argument_is_built_every_time_and_right():
+    a = data(2, 3, 4)
+    for _ in range(2):
+        got = Tensor(a).logsumexp([0, 2]).numpy()
+        np.testing.assert_allclose(got, torch.logsumexp(torch.tensor(a, dtype=torch.float64), (0, 2)).numpy(), rtol=1e-5)

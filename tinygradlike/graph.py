@@ -68,7 +68,7 @@ ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
 # The Node class is an extension type in the compiled core (scheduler.pyx, "Tensor graph
 # nodes"): its fields are read as C struct members by the walks there. Imported after Op and
 # ELEMENTWISE exist, which the core imports from here.
-from tinygradlike.scheduler import Node  # noqa: E402
+from tinygradlike.scheduler import Node, copy_graph  # noqa: E402
 
 
 def const_node(value: Any, dtype: DType) -> Node:
@@ -132,19 +132,17 @@ class Template:
         return Template(steps, tuple(slot[id(node)] for node in outputs))
 
     def instantiate(self, inputs: list[Node]) -> list[Node]:
-        nodes = list(inputs)
-        append = nodes.append
-        for op, srcs, arg, dtype, shape, move, requires_grad, custom in self.steps:
-            if custom is None:
-                append(Node(op, tuple([nodes[i] for i in srcs]), arg, dtype, shape, None, requires_grad, move))
-                continue
-            rule = copy.copy(arg)  # its own rule object: a rule may hold a reference to its node
-            node = Node(op, tuple([nodes[i] for i in srcs]), (rule, tuple([nodes[i] for i in custom])), dtype,
-                        shape, None, requires_grad, move)
-            if hasattr(rule, "output"):
-                rule.output = weakref.ref(node)
-            append(node)
-        return [nodes[i] for i in self.outputs]
+        """Fresh nodes for the recipe on `inputs` (the compiled loop: scheduler.copy_graph)."""
+        return copy_graph(self.steps, inputs, self.outputs, _copy_rule)
+
+
+def _copy_rule(rule, node: Node, rule_inputs: tuple) -> tuple:
+    """A copied custom op's argument: its own rule object, since a rule may hold a reference to
+    the node it belongs to (its forward value)."""
+    rule = copy.copy(rule)
+    if hasattr(rule, "output"):
+        rule.output = weakref.ref(node)
+    return rule, rule_inputs
 
 
 def to_dot(roots: list[Node]) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from tinygradlike.dtypes import dtypes
 from tinygradlike.graph import Op
-from tinygradlike.tensor import Tensor
+from tinygradlike.tensor import Tensor, replayable
 
 
 # ------------------------------------------------------------------------------ Module
@@ -424,7 +424,11 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 def one_hot(labels: Tensor, classes: int) -> Tensor:
     """(N,) integer labels -> (N, classes) float32 rows with a single 1 (a comparison with
     arange: no gather op needed)."""
-    return (labels.reshape(-1, 1) == _arange(classes).reshape(1, classes)).cast(dtypes.float32)
+    return _one_hot(labels, _arange(classes))
+
+
+def _one_hot(labels: Tensor, classes_range: Tensor) -> Tensor:
+    return (labels.reshape(-1, 1) == classes_range.reshape(1, -1)).cast(dtypes.float32)
 
 
 _aranges: dict[tuple[int, int], Tensor] = {}
@@ -458,8 +462,16 @@ def cross_entropy(logits: Tensor, labels: Tensor | np.ndarray, reduction: str = 
     if logits.ndim != 2 or labels.shape != logits.shape[:1] or labels.dtype.is_float:
         raise ValueError(f"cross_entropy needs logits (N, classes) and integer labels (N,), "
                          f"got {logits.shape} and {labels.dtype.name}{labels.shape}")
+    return _cross_entropy(logits, labels, _arange(logits.shape[1]), reduction, float(label_smoothing))
+
+
+@replayable
+def _cross_entropy(logits: Tensor, labels: Tensor, classes_range: Tensor, reduction: str,
+                   label_smoothing: float) -> Tensor:
+    """cross_entropy's graph, once its arguments are checked: copied, not rebuilt, from the
+    second call on (tensor.replayable). 0..classes-1 comes in as an argument: it is memory."""
     classes = logits.shape[1]
-    target = one_hot(labels, classes)
+    target = _one_hot(labels, classes_range)
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / classes
     # logsumexp - picked logit, rather than -(log_softmax * target): its gradient,

@@ -24,7 +24,7 @@ import numpy as np
 
 from tinygradlike import runtime
 from tinygradlike.graph import Op, Template, buffer_node
-from tinygradlike.tensor import Tensor
+from tinygradlike.tensor import Tensor, pending_backward_roots
 
 
 _MISSING = object()
@@ -74,7 +74,9 @@ class Optimizer:
         want to read afterwards (`opt.step(loss)`): they cost no second pass over the graph."""
         stepping = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
         pairs, grads = self._update_graph(stepping) if stepping else ([], [])
-        outputs = [new for _, new in pairs] + grads + list(also)
+        # the losses backward() ran on, if still lazy: computed here, from the weights they
+        # were built on, so reading one after the step costs a read and no second schedule
+        outputs = [new for _, new in pairs] + grads + list(also) + pending_backward_roots()
         if outputs:
             outputs[0].realize(*outputs[1:])
         taken: set[int] = set()
@@ -225,13 +227,12 @@ class Adam(Optimizer):
         # from c = 0: accurate in float32 (1 - 0.999^t itself would cancel), on the device, so
         # they advance on a jit replay too, and per parameter, as torch counts steps: one
         # that had no gradient in a step (a frozen layer) does not advance
-        self.corrections = [Tensor(np.zeros(2, dtype=np.float32)) for _ in self.params]
+        self.corrections1 = [Tensor(np.zeros(1, dtype=np.float32)) for _ in self.params]
+        self.corrections2 = [Tensor(np.zeros(1, dtype=np.float32)) for _ in self.params]
 
     def update(self, i, p, g):
-        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
-        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
-        c = self.corrections[i] * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
-        c1, c2 = c[0], c[1]
+        c1 = self.corrections1[i] * self.b1 + (1 - self.b1)  # this step's 1 - b1^t
+        c2 = self.corrections2[i] * self.b2 + (1 - self.b2)
         if self.weight_decay and self.decoupled:
             p = p * (1 - self._lr * self.weight_decay)
         elif self.weight_decay:
@@ -239,7 +240,7 @@ class Adam(Optimizer):
         m = self.b1 * self.m[i] + (1 - self.b1) * g
         v = self.b2 * self.v[i] + (1 - self.b2) * g * g
         new_p = p - (self._lr / c1) * (m / (v.sqrt() / c2.sqrt() + self.eps))
-        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections[i], c)]
+        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections1[i], c1), (self.corrections2[i], c2)]
 
 
 class AdamW(Adam):

@@ -114,15 +114,15 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
 
 def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
     """Launch a cached schedule on the memory of a graph of the same structure."""
-    for node in nodes:
-        if node.buffer is not None and node.buffer.device is not device:
-            _check_one_device([node], device)
+    Buffer = runtime.Buffer
     for launch in launches:
-        outs = [runtime.Buffer(nbytes) for _, nbytes in launch.roots]
+        outs = [Buffer(nbytes, device) for _, nbytes in launch.roots]
         if launch.kernel is not None:
-            launch.kernel(launch.global_size, launch.local_size, *outs,
-                          *(nodes[i].buffer for i in launch.reads), *launch.scratch,
-                          flops=launch.flops, nbytes=launch.nbytes)
+            reads = [nodes[i].buffer for i in launch.reads]
+            for buffer in reads:
+                if buffer.device is not device:
+                    _check_one_device([n for n in nodes if n.buffer is buffer], device)
+            launch.kernel.replay(launch.global_size, launch.local_size, [*outs, *reads, *launch.scratch])
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 

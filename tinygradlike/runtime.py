@@ -63,7 +63,8 @@ _COUNTER_NAMES = (
     "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
     "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "bytes_copied_on_device",
     "synchronizations", "schedules_built", "schedules_reused", "backward_graphs_derived",
-    "backward_graphs_copied", "update_graphs_built", "update_graphs_copied",
+    "backward_graphs_copied", "update_graphs_built", "update_graphs_copied", "composite_graphs_built",
+    "composite_graphs_copied",
 )
 _counters: dict[str, float] = dict.fromkeys(_COUNTER_NAMES, 0)
 _live_buffers = 0
@@ -81,7 +82,9 @@ def stats() -> dict:
     schedule already: no grouping, rendering or program lookup), backward_graphs_derived
     and backward_graphs_copied (backward passes built by the gradient rules, or copied from
     one of the same structure: gradients.py), update_graphs_built and update_graphs_copied
-    (the same for optimizer steps); plus live_buffers (a gauge, never reset).
+    (the same for optimizer steps), composite_graphs_built and composite_graphs_copied (the
+    same for library composites such as cross_entropy: tensor.replayable); plus live_buffers
+    (a gauge, never reset).
 
     compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
     generates the machine code at the first launch of a kernel for each local size, not in the
@@ -624,6 +627,19 @@ class Kernel:
             _report_launch(self, event, global_size, local_size, flops, nbytes)
         if _profile is not None:
             _profile.append((self.name, event, flops, nbytes))
+
+    def replay(self, global_size: tuple, local_size: tuple | None, args: list) -> None:
+        """A launch from a cached schedule (realize._run): the same as calling the kernel, with
+        the per-launch checks skipped once this kernel has run with these argument types and
+        this local size, and nothing records or times launches."""
+        if (not self._typed or _capture.commands is not None or _DEBUG >= 2 or _profile is not None
+                or (None if local_size is None else tuple(local_size)) not in self._timed_local_sizes
+                or 0 in global_size):
+            self(global_size, local_size, *args)
+            return
+        self._cl.set_args(*[a.cl if type(a) is Buffer else a for a in args])
+        cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
+        _counters["kernels_launched"] += 1
 
     def _enqueue(self, global_size: tuple, local_size: tuple | None) -> cl.Event:
         """Enqueue without waiting, except the first time for this local size: PoCL turns the

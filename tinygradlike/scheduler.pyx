@@ -591,6 +591,33 @@ def differentiable_order(Node root not None) -> list:
     return _node_order([root], False, True, _new_walk())
 
 
+def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
+    """The nodes of a graph.Template made anew on `inputs`: steps are (op, source positions,
+    arg, dtype, shape, move, requires_grad, custom-op input positions or None); a node is
+    made without its constructor's argument parsing. copy_rule(rule, node, inputs) builds a
+    custom op's argument (its rule object is copied per node, in Python)."""
+    cdef list nodes = list(inputs)
+    cdef Node node
+    cdef tuple step, srcs
+    cdef Py_ssize_t i, k, n
+    for step in steps:
+        srcs = <tuple>step[1]
+        n = len(srcs)
+        node = Node.__new__(Node)
+        node.op = step[0]
+        node.srcs = tuple([nodes[srcs[k]] for k in range(n)])
+        node.dtype = step[3]
+        node.shape = step[4]
+        node.move = step[5]
+        node.requires_grad = step[6]
+        if step[7] is None:
+            node.arg = step[2]
+        else:
+            node.arg = copy_rule(step[2], node, tuple([nodes[i] for i in <tuple>step[7]]))
+        nodes.append(node)
+    return [nodes[i] for i in outputs]
+
+
 # =============================================================================================
 # 4. Kernel grouping (tensor graphs)
 # =============================================================================================

@@ -9,6 +9,7 @@ softmax, var, cat, slicing, ...) is composed from them.
 """
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import weakref
@@ -17,7 +18,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from tinygradlike.dtypes import DType, dtypes
-from tinygradlike.graph import Node, Op, buffer_node, const_node, result_dtype
+from tinygradlike.graph import Node, Op, Template, buffer_node, const_node, result_dtype
 from tinygradlike.view import ShapeTracker
 
 Scalar = int | float | bool
@@ -68,6 +69,66 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
                              f"sizes must match or be 1 (reshape or unsqueeze one operand)")
         out.append(big.pop() if big else 1)
     return tuple(out)
+
+
+# The losses backward() was called on since the last optimizer step (weakly: a loss nobody
+# holds is not computed). The step computes those still pending in its own schedule, with the
+# gradients, so `loss.item()` after `opt.step()` (the PyTorch habit) is a read, not another
+# schedule: the same values, since the step computes them from the weights they were built on.
+_BACKWARD_ROOTS: list[weakref.ref] = []
+
+
+def pending_backward_roots() -> list[Tensor]:
+    """Take the losses of the backward passes since the last call that are still held and lazy."""
+    roots = [Tensor(node) for ref in _BACKWARD_ROOTS if (node := ref()) is not None and node.buffer is None]
+    _BACKWARD_ROOTS.clear()
+    return roots
+
+
+_NOT_SEEN = object()
+
+
+def replayable(fn):
+    """For a library composite (cross_entropy, logsumexp, softmax, ...) whose graph depends only
+    on the structure of its tensor arguments (op, dtype, shape, view, requires_grad, which
+    arguments are the same tensor) and on its other arguments, which must be hashable.
+
+    The first call for a key runs `fn` and keeps its graph as a graph.Template; later calls
+    copy it onto their own tensors, one node construction per node, instead of running the
+    Python of every op inside. A composite whose graph reads memory that is not an argument
+    (an upload inside it) or a user's custom op is not copied: graph.Template.record refuses
+    it and every call runs `fn`. Results are the same either way."""
+    templates: dict = {}
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        nodes, shape_of_args, first = [], [], {}
+        for a in args:
+            if type(a) is Tensor:
+                n = a.node
+                view = n.op is Op.VIEW
+                shape_of_args.append((n.op, n.dtype, n.shape, n.requires_grad, n.arg if view else None,
+                                      n.base.shape if view else None, first.setdefault(id(n), len(nodes))))
+                nodes.append(n)
+            else:
+                shape_of_args.append(a if not isinstance(a, Tensor) else _NOT_SEEN)
+        key = (tuple(shape_of_args), tuple(kwargs.items()) if kwargs else None)
+        try:
+            known = templates.get(key, _NOT_SEEN) if _NOT_SEEN not in shape_of_args else None
+        except TypeError:  # an unhashable argument (a list of axes): build every time
+            known = None
+        if known is _NOT_SEEN or known is None:
+            _runtime().count("composite_graphs_built")
+            out = fn(*args, **kwargs)
+            if known is _NOT_SEEN and type(out) is Tensor:
+                if len(templates) >= 256:
+                    templates.clear()
+                templates[key] = Template.record(nodes, [out.node])
+            return out
+        _runtime().count("composite_graphs_copied")
+        return Tensor(known.instantiate(nodes)[0])
+
+    return wrapper
 
 
 class Tensor:
@@ -188,6 +249,8 @@ class Tensor:
         for t, g in zip(targets, grads):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
+        if self.node.buffer is None and len(_BACKWARD_ROOTS) < 64:
+            _BACKWARD_ROOTS.append(weakref.ref(self.node))
         return self
 
     @property
@@ -447,6 +510,7 @@ class Tensor:
         e = positive.where(-x, x).exp()  # not -x.abs(): abs'(0) = 0 would zero sigmoid'(0)
         return positive.where((1 + e).reciprocal(), e / (1 + e))
 
+    @replayable
     def relu(self) -> Tensor:
         # `where`, not maximum(x, 0): max splits a tie's gradient, relu'(0) is 0 in torch;
         # `x <= 0` (not `x > 0`) keeps NaN: relu(nan) is nan
@@ -732,9 +796,11 @@ class Tensor:
         axes = self._axes(axis)
         return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
+    @replayable
     def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         return self._moment("var", axis, keepdim, correction)
 
+    @replayable
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         return self._moment("std", axis, keepdim, correction)
 
@@ -788,6 +854,7 @@ class Tensor:
             hit = hit + (self != self)  # the extreme is NaN exactly when there is a NaN
         return n - (hit.cast(dtypes.int32) * countdown).max(axis, keepdim)
 
+    @replayable
     def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
         """log(sum(exp(x))) without overflow; its gradient is exp(x - logsumexp), as torch's
         (derived through the shift it would be inf/inf = nan beside an inf element)."""
@@ -797,11 +864,13 @@ class Tensor:
         out = (held - m).exp().sum(axis, keepdim=True).log() + m
         return self._with_gradient_rule(held._drop_axes(out, axis, keepdim), _LogSumExp(axis))
 
+    @replayable
     def softmax(self, axis: int = -1) -> Tensor:
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
         e = shifted.exp()
         return e / e.sum(axis, keepdim=True)
 
+    @replayable
     def log_softmax(self, axis: int = -1) -> Tensor:
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
         return shifted - shifted.exp().sum(axis, keepdim=True).log()
@@ -1027,6 +1096,7 @@ class Tensor:
 
     dot = matmul
 
+    @replayable
     def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = self @ weight
         return out if bias is None else out + bias
