@@ -252,3 +252,25 @@ def test_a_composite_with_an_unhashable_argument_is_built_every_time_and_right()
     for _ in range(2):
         got = Tensor(a).logsumexp([0, 2]).numpy()
         np.testing.assert_allclose(got, torch.logsumexp(torch.tensor(a, dtype=torch.float64), (0, 2)).numpy(), rtol=1e-5)
+
+
+def test_the_loss_is_computed_with_the_step_and_read_after_it_with_the_old_weights():
+    # the PyTorch habit: loss.item() after opt.step(). The step computes the loss it was
+    # differentiated from, so the read runs no schedule, and the value is the pre-step one.
+    Tensor.manual_seed(2)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    x, y = data(6, 3), np.array([0, 1, 1, 0, 1, 0], np.int32)
+    weights = [p.numpy().astype(np.float64) for p in model.parameters()]
+    h = np.maximum(x @ weights[0].T + weights[1], 0) @ weights[2].T + weights[3]
+    expected = np.mean(np.log(np.exp(h).sum(1)) - h[np.arange(6), y])
+    loss = nn.cross_entropy(model(Tensor(x)), Tensor(y))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    runtime.reset_stats()
+    got = loss.item()
+    s = runtime.stats()
+    assert s["schedules_built"] + s["schedules_reused"] == 0 and s["kernels_launched"] == 0
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert not np.allclose([p.numpy() for p in model.parameters()][0], weights[0])  # the step did update

@@ -9,6 +9,7 @@ softmax, var, cat, slicing, ...) is composed from them.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import sys
@@ -75,7 +76,7 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
 # holds is not computed). The step computes those still pending in its own schedule, with the
 # gradients, so `loss.item()` after `opt.step()` (the PyTorch habit) is a read, not another
 # schedule: the same values, since the step computes them from the weights they were built on.
-_BACKWARD_ROOTS: list[weakref.ref] = []
+_BACKWARD_ROOTS: collections.deque[weakref.ref] = collections.deque(maxlen=64)  # without a step: the last 64
 
 
 def pending_backward_roots() -> list[Tensor]:
@@ -249,7 +250,7 @@ class Tensor:
         for t, g in zip(targets, grads):
             if g is not None:
                 t.grad = g if t.grad is None else t.grad + g
-        if self.node.buffer is None and len(_BACKWARD_ROOTS) < 64:
+        if self.node.buffer is None:
             _BACKWARD_ROOTS.append(weakref.ref(self.node))
         return self
 
