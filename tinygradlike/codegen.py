@@ -88,59 +88,82 @@ def _fn(name: str) -> str:
     return f"native_{name}" if FAST_MATH and name in ("exp", "log", "sqrt", "sin", "cos") else name
 
 
+def _neg(a, node, _):
+    if node.dtype == dtypes.int32:  # wraps, as torch's: signed overflow is undefined in C
+        return f"as_int(-as_uint({a[0]}))"
+    return f"(!{a[0]})" if node.dtype == dtypes.bool else f"(-{a[0]})"
+
+
+def _tanh(a, node, _):
+    # Past this |x|, tanh rounds to +-1 exactly; PoCL's tanh stops at +-0.99999994 there,
+    # which made 1 + tanh(-inf) nonzero (gelu(-inf) = -inf, torch: nan)
+    x = a[0]
+    saturated = render_const(9.1 if node.dtype == dtypes.float32 else 19.1, node.dtype)
+    return f"(({x}!={x})?{x}:fabs({x})>{saturated}?copysign({render_const(1, node.dtype)},{x}):tanh({x}))"
+
+
+def _exp(a, node, _):
+    # PoCL's exp and tanh turn an argument the compiler knows to be NaN into poison (a float
+    # to int conversion inside), and the kernel then drops whole branches: NaN never gets in
+    return f"(({a[0]}!={a[0]})?{a[0]}:{_fn('exp')}({a[0]}))"
+
+
+def _call(name: str):
+    return lambda a, node, _: f"{_fn(name)}({a[0]})"
+
+
+def _int_wraps(symbol: str, bool_symbol: str):
+    def render(a, node, _):
+        if node.dtype == dtypes.int32:
+            # int32 arithmetic wraps, as torch's; in C signed overflow is undefined, and PoCL
+            # turned x - INT_MIN (x + -INT_MIN) into x. Unsigned arithmetic wraps by definition.
+            return f"as_int(as_uint({a[0]}){symbol}as_uint({a[1]}))"
+        return f"({a[0]}{bool_symbol if node.dtype == dtypes.bool else symbol}{a[1]})"
+    return render
+
+
+def _extreme(compare: str, name: str):
+    def render(a, node, src_dtypes):
+        x, y = a
+        if src_dtypes[0].is_float:  # numpy semantics: a NaN on either side wins (fmax would drop it)
+            return f"(({x}!={x}||{x}{compare}{y})?{x}:{y})"
+        return f"{name}({x},{y})"
+    return render
+
+
+# The op table of the code generator: one entry per elementwise op, (argument expressions,
+# the node, the sources' dtypes) -> a C expression of the node's dtype.
+RENDER = {
+    Op.NEG: _neg,
+    Op.EXP: _exp,
+    Op.LOG: _call("log"),
+    Op.LOG1P: _call("log1p"),
+    Op.SQRT: _call("sqrt"),
+    Op.SIN: _call("sin"),
+    Op.COS: _call("cos"),
+    Op.TANH: _tanh,
+    Op.RECIP: lambda a, node, _: f"({render_const(1, node.dtype)}/{a[0]})",
+    Op.CAST: lambda a, node, _: f"({a[0]}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a[0]})",
+    Op.COPY: lambda a, node, _: a[0],
+    Op.DETACH: lambda a, node, _: a[0],
+    Op.CUSTOM: lambda a, node, _: a[0],
+    Op.ADD: _int_wraps("+", "|"),
+    Op.MUL: _int_wraps("*", "&"),
+    Op.DIV: lambda a, node, _: f"({a[0]}/{a[1]})",
+    Op.POW: lambda a, node, _: f"pow({a[0]},{a[1]})",
+    Op.MAX: _extreme(">", "max"),
+    Op.MIN: _extreme("<", "min"),
+    Op.CMPLT: lambda a, node, _: f"({a[0]}<{a[1]})",
+    Op.CMPEQ: lambda a, node, _: f"({a[0]}=={a[1]})",
+    Op.WHERE: lambda a, node, _: f"({a[0]}?{a[1]}:{a[2]})",
+}
+
+
 def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> str:
-    a = args[0]
-    if op is Op.NEG:
-        if node.dtype == dtypes.int32:  # wraps, as torch's: signed overflow is undefined in C
-            return f"as_int(-as_uint({a}))"
-        return f"(!{a})" if node.dtype == dtypes.bool else f"(-{a})"
-    if op is Op.TANH:
-        # Past this |x|, tanh rounds to +-1 exactly; PoCL's tanh stops at +-0.99999994 there,
-        # which made 1 + tanh(-inf) nonzero (gelu(-inf) = -inf, torch: nan)
-        saturated = render_const(9.1 if node.dtype == dtypes.float32 else 19.1, node.dtype)
-        one = render_const(1, node.dtype)
-        return f"(({a}!={a})?{a}:fabs({a})>{saturated}?copysign({one},{a}):tanh({a}))"
-    if op is Op.EXP:
-        # PoCL's exp and tanh turn an argument the compiler knows to be NaN into poison (a float
-        # to int conversion inside), and the kernel then drops whole branches: NaN never gets in
-        return f"(({a}!={a})?{a}:{_fn('exp')}({a}))"
-    if op in (Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS):
-        return f"{_fn(op.value)}({a})"
-    if op is Op.RECIP:
-        return f"({render_const(1, node.dtype)}/{a})"
-    if op is Op.CAST:
-        return f"({a}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a})"
-    if op in (Op.COPY, Op.DETACH, Op.CUSTOM):
-        return a
-    b = args[1]
-    if node.dtype == dtypes.int32 and op in (Op.ADD, Op.MUL):
-        # int32 arithmetic wraps, as torch's; in C signed overflow is undefined, and PoCL
-        # turned x - INT_MIN (x + -INT_MIN) into x. Unsigned arithmetic wraps by definition.
-        return f"as_int(as_uint({a}){'+' if op is Op.ADD else '*'}as_uint({b}))"
-    if op is Op.ADD:
-        return f"({a}|{b})" if node.dtype == dtypes.bool else f"({a}+{b})"
-    if op is Op.MUL:
-        return f"({a}&{b})" if node.dtype == dtypes.bool else f"({a}*{b})"
-    if op is Op.DIV:
-        return f"({a}/{b})"
-    if op is Op.POW:
-        return f"pow({a},{b})"
-    if op is Op.MAX:
-        # numpy semantics: a NaN on either side wins (fmax would drop it)
-        if src_dtypes[0].is_float:
-            return f"(({a}!={a}||{a}>{b})?{a}:{b})"
-        return f"max({a},{b})"
-    if op is Op.MIN:
-        if src_dtypes[0].is_float:
-            return f"(({a}!={a}||{a}<{b})?{a}:{b})"
-        return f"min({a},{b})"
-    if op is Op.CMPLT:
-        return f"({a}<{b})"
-    if op is Op.CMPEQ:
-        return f"({a}=={b})"
-    if op is Op.WHERE:
-        return f"({a}?{b}:{args[2]})"
-    raise NotImplementedError(f"codegen has no rule for {op}")
+    rule = RENDER.get(op)
+    if rule is None:
+        raise NotImplementedError(f"codegen has no rule for {op}")
+    return rule(args, node, src_dtypes)
 
 
 def storage_ctype(dtype: DType) -> str:

@@ -36,64 +36,41 @@ def toposort_differentiable(root: Node) -> list[Node]:
 
 # --- rules: (node, output value, upstream gradient) -> one gradient (or None) per source ---
 
-def _unary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
-    x = _tensor(node.srcs[0])
-    op = node.op
-    if op is Op.NEG:
-        return [-g]
-    if op is Op.EXP:
-        return [g * out]
-    if op is Op.LOG1P:
-        return [g / (x + 1)]
-    if op is Op.LOG:
-        return [g / x]
-    if op is Op.SQRT:
-        return [g / (out * 2)]
-    if op is Op.SIN:
-        return [g * x.cos()]
-    if op is Op.COS:
-        return [-(g * x.sin())]
-    if op is Op.TANH:
-        return [g * (1 - out * out)]
-    if op is Op.RECIP:
-        return [-(g * out * out)]
-    if op is Op.CAST:
-        return [g.cast(x.dtype) if x.dtype.is_float else None]
-    if op is Op.COPY:
-        return [g]
-    if op is Op.CUSTOM:
-        custom_op, inputs = node.arg
-        return custom_op.gradients(g, [_tensor(n) for n in inputs])
-    return [None]  # DETACH
+def _src(node: Node, i: int = 0) -> Tensor:
+    return _tensor(node.srcs[i])
 
 
-def _binary(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
-    x, y = _tensor(node.srcs[0]), _tensor(node.srcs[1])
-    op = node.op
-    if op is Op.ADD:
-        return [g, g]
-    if op is Op.MUL:
-        return [g * y, g * x]
-    if op is Op.DIV:
-        return [g / y, -(g * out / y)]
-    if op is Op.POW:
-        # 0 ** y (y >= 0) is constant in y and x ** 0 constant in x: there the derivative is 0,
-        # as torch's first one (not 0 * -inf from log(0), nor 0 * inf from 0 ** -1). The masked
-        # branches compute with 1 in place of x, so no inf or nan hides in them to come out
-        # in a second derivative (the where gradient selects, but the branch's own rules multiply)
-        flat_y, flat_x = (x == 0) * (y >= 0), y == 0
-        dx = flat_x.where(0.0, g * y * flat_x.where(1.0, x).pow(y - 1))
-        dy = flat_y.where(0.0, g * out * flat_y.where(1.0, x).log())
-        return [dx, dy]
-    if op in (Op.MAX, Op.MIN):
-        # ties split the gradient evenly, as torch.maximum and torch.minimum do
-        # selected with where, not multiplied by a 0/1 share: an infinite g times 0 would be NaN
-        tie = x == y
-        half = tie.where(g * 0.5, 0.0)
-        x_wins = (x > y) if op is Op.MAX else (x < y)
-        y_wins = (y > x) if op is Op.MAX else (y < x)
-        return [x_wins.where(g, half), y_wins.where(g, half)]
-    return [None, None]  # comparisons: piecewise constant
+def _cast(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x = _src(node)
+    return [g.cast(x.dtype) if x.dtype.is_float else None]
+
+
+def _custom(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    custom_op, inputs = node.arg
+    return custom_op.gradients(g, [_tensor(n) for n in inputs])
+
+
+def _pow(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x, y = _src(node, 0), _src(node, 1)
+    # 0 ** y (y >= 0) is constant in y and x ** 0 constant in x: there the derivative is 0,
+    # as torch's first one (not 0 * -inf from log(0), nor 0 * inf from 0 ** -1). The masked
+    # branches compute with 1 in place of x, so no inf or nan hides in them to come out
+    # in a second derivative (the where gradient selects, but the branch's own rules multiply)
+    flat_y, flat_x = (x == 0) * (y >= 0), y == 0
+    dx = flat_x.where(0.0, g * y * flat_x.where(1.0, x).pow(y - 1))
+    dy = flat_y.where(0.0, g * out * flat_y.where(1.0, x).log())
+    return [dx, dy]
+
+
+def _extreme(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
+    x, y = _src(node, 0), _src(node, 1)
+    # ties split the gradient evenly, as torch.maximum and torch.minimum do
+    # selected with where, not multiplied by a 0/1 share: an infinite g times 0 would be NaN
+    tie = x == y
+    half = tie.where(g * 0.5, 0.0)
+    x_wins = (x > y) if node.op is Op.MAX else (x < y)
+    y_wins = (y > x) if node.op is Op.MAX else (y < x)
+    return [x_wins.where(g, half), y_wins.where(g, half)]
 
 
 def _where(node: Node, out: Tensor, g: Tensor) -> list[Tensor | None]:
@@ -171,10 +148,29 @@ def _unstride(g: Tensor, steps: tuple[int, ...], shape: tuple[int, ...]) -> Tens
     return g
 
 
+# The op table of the gradient rules: one entry per op.
 RULES: dict[Op, Callable] = {
-    **{op: _unary for op in (Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP,
-                              Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM)},
-    **{op: _binary for op in (Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ)},
+    Op.NEG: lambda node, out, g: [-g],
+    Op.EXP: lambda node, out, g: [g * out],
+    Op.LOG: lambda node, out, g: [g / _src(node)],
+    Op.LOG1P: lambda node, out, g: [g / (_src(node) + 1)],
+    Op.SQRT: lambda node, out, g: [g / (out * 2)],
+    Op.SIN: lambda node, out, g: [g * _src(node).cos()],
+    Op.COS: lambda node, out, g: [-(g * _src(node).sin())],
+    Op.TANH: lambda node, out, g: [g * (1 - out * out)],
+    Op.RECIP: lambda node, out, g: [-(g * out * out)],
+    Op.CAST: _cast,
+    Op.COPY: lambda node, out, g: [g],
+    Op.DETACH: lambda node, out, g: [None],
+    Op.CUSTOM: _custom,
+    Op.ADD: lambda node, out, g: [g, g],
+    Op.MUL: lambda node, out, g: [g * _src(node, 1), g * _src(node, 0)],
+    Op.DIV: lambda node, out, g: [g / _src(node, 1), -(g * out / _src(node, 1))],
+    Op.POW: _pow,
+    Op.MAX: _extreme,
+    Op.MIN: _extreme,
+    Op.CMPLT: lambda node, out, g: [None, None],  # piecewise constant
+    Op.CMPEQ: lambda node, out, g: [None, None],
     Op.WHERE: _where,
     Op.REDUCE: _reduce,
     Op.MATMUL: _matmul,

@@ -18,51 +18,56 @@ from tinygradlike.dtypes import DType, dtypes
 
 
 class Op(Enum):
+    """The op table of the graph: each op's name and kind (source, unary, binary, ternary,
+    reduce, matmul, movement). The kind sets below, and so fusion, follow from it."""
+
     # members are singletons: identity hashing (Enum's own hashes the name in Python, and
     # the schedule key hashes an op per node)
     __hash__ = object.__hash__
 
-    # sources
-    BUFFER = "buffer"      # device memory (an upload or a computed result)
-    CONST = "const"        # one number, shape (), broadcast by views; never merged with equal constants
-    # unary
-    NEG = "neg"
-    EXP = "exp"
-    LOG = "log"
-    LOG1P = "log1p"        # its own op: log(1 + x) loses every digit of x below 1e-8
-    SQRT = "sqrt"
-    SIN = "sin"
-    COS = "cos"            # its own op (not sin(x + pi/2)): that shift loses precision for large x
-    TANH = "tanh"          # its own op: 2*sigmoid(2x)-1 cancels badly near 0
-    RECIP = "recip"
-    CAST = "cast"          # arg: target DType
-    COPY = "copy"          # identity that the scheduler must materialize (contiguous(), matmul operands)
-    DETACH = "detach"      # identity for the forward pass, stops gradients
-    CUSTOM = "custom"      # identity of srcs[0] (a custom op's forward value); arg: (CustomOp, inputs)
-    # binary
-    ADD = "add"
-    MUL = "mul"
-    DIV = "div"
-    POW = "pow"
-    MAX = "max"
-    MIN = "min"            # its own op: -max(-a, -b) overflows at INT_MIN
-    CMPLT = "cmplt"
-    CMPEQ = "cmpeq"
-    # ternary
-    WHERE = "where"
-    # reduce: arg is (Op.ADD, Op.MAX or Op.MIN, axes); the result keeps reduced axes as size 1
-    REDUCE = "reduce"
-    # matmul: srcs (a, b) shaped (*batch, M, K) and (*batch, K, N)
-    MATMUL = "matmul"
-    # movement: srcs (the moved node,); arg is a ShapeTracker from the *base's* contiguous
-    # memory to this node's shape, so codegen reads through one tracker however long the
-    # chain; `move` keeps the single movement (name, parameter) for the gradient rules
-    VIEW = "view"
+    def __new__(cls, name: str, kind: str):
+        op = object.__new__(cls)
+        op._value_ = name
+        op.kind = kind
+        return op
+
+    BUFFER = ("buffer", "source")    # device memory (an upload or a computed result)
+    CONST = ("const", "source")      # one number, shape (), broadcast by views; never merged with equal constants
+    NEG = ("neg", "unary")
+    EXP = ("exp", "unary")
+    LOG = ("log", "unary")
+    LOG1P = ("log1p", "unary")       # its own op: log(1 + x) loses every digit of x below 1e-8
+    SQRT = ("sqrt", "unary")
+    SIN = ("sin", "unary")
+    COS = ("cos", "unary")           # its own op (not sin(x + pi/2)): that shift loses precision for large x
+    TANH = ("tanh", "unary")         # its own op: 2*sigmoid(2x)-1 cancels badly near 0
+    RECIP = ("recip", "unary")
+    CAST = ("cast", "unary")         # arg: target DType
+    COPY = ("copy", "unary")         # identity that the scheduler must materialize (contiguous(), matmul operands)
+    DETACH = ("detach", "unary")     # identity for the forward pass, stops gradients
+    CUSTOM = ("custom", "unary")     # identity of srcs[0] (a custom op's forward value); arg: (CustomOp, inputs)
+    ADD = ("add", "binary")
+    MUL = ("mul", "binary")
+    DIV = ("div", "binary")
+    POW = ("pow", "binary")
+    MAX = ("max", "binary")
+    MIN = ("min", "binary")          # its own op: -max(-a, -b) overflows at INT_MIN
+    CMPLT = ("cmplt", "binary")
+    CMPEQ = ("cmpeq", "binary")
+    WHERE = ("where", "ternary")
+    # arg is (Op.ADD, Op.MAX or Op.MIN, axes); the result keeps reduced axes as size 1
+    REDUCE = ("reduce", "reduce")
+    # srcs (a, b) shaped (*batch, M, K) and (*batch, K, N)
+    MATMUL = ("matmul", "matmul")
+    # srcs (the moved node,); arg is a ShapeTracker from the *base's* contiguous memory to this
+    # node's shape, so codegen reads through one tracker however long the chain; `move` keeps
+    # the single movement (name, parameter) for the gradient rules
+    VIEW = ("view", "movement")
 
 
-UNARY = frozenset({Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.SQRT, Op.SIN, Op.COS, Op.TANH, Op.RECIP, Op.CAST, Op.COPY, Op.DETACH, Op.CUSTOM})
-BINARY = frozenset({Op.ADD, Op.MUL, Op.DIV, Op.POW, Op.MAX, Op.MIN, Op.CMPLT, Op.CMPEQ})
-ELEMENTWISE = UNARY | BINARY | {Op.WHERE}
+UNARY = frozenset(op for op in Op if op.kind == "unary")
+BINARY = frozenset(op for op in Op if op.kind == "binary")
+ELEMENTWISE = frozenset(op for op in Op if op.kind in ("unary", "binary", "ternary"))
 
 
 # The Node class is an extension type in the compiled core (scheduler.pyx, "Tensor graph
