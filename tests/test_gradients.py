@@ -8,7 +8,7 @@ not only the all-ones direction.
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygradlike import Tensor
@@ -78,6 +78,8 @@ UNARY = {
     "pow3": (lambda t: t ** 3, lambda t: t ** 3, (-2, 2), ()),
     "rsqrt": (Tensor.rsqrt, torch.rsqrt, (0.2, 2), ()),
     "gelu": (Tensor.gelu, lambda t: torch.nn.functional.gelu(t, approximate="tanh"), (-2, 2), ()),
+    "gelu_exact": (lambda t: t.gelu("none"), torch.nn.functional.gelu, (-2, 2), ()),
+    "erf": (Tensor.erf, torch.erf, (-3, 3), ()),
     "leaky_relu": (Tensor.leaky_relu, torch.nn.functional.leaky_relu, (-2, 2), (0.0,)),
 }
 
@@ -126,6 +128,12 @@ def test_reduction_gradients(name, keepdim, data):
     ours, theirs = REDUCE[name]
     spec = data.draw(leaves(shape=data.draw(st.sampled_from([(5,), (2, 3), (2, 3, 4)]))))
     axis = data.draw(st.sampled_from([0, -1, (0, 1)] if len(spec[2]) > 1 else [0]))
+    if name == "std":
+        # a constant row (a leaf broadcast along the axis) has std'= 0, checked against torch
+        # in test_correctness_regressions; here torch's float32 mean rounds off the constant
+        # and its std' comes out as a rounding artifact (1.118 for five copies of -0.2221)
+        values = spec[1](torch.from_numpy(spec[0])).numpy()
+        assume(not np.any(values.max(axis=axis) == values.min(axis=axis)))
     compare(lambda t: ours(t, axis, keepdim), lambda t: theirs(t, axis, keepdim), spec, rtol=2e-4)
 
 
