@@ -2,6 +2,8 @@
 PyTorch in float64), never against our own output. One behaviour per test."""
 import gc
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -443,6 +445,25 @@ def test_tanh_saturates_exactly_like_torch():
     np.testing.assert_array_equal(Tensor(v).tanh().numpy(), torch.from_numpy(v).tanh().numpy())
     gelu = torch.nn.functional.gelu(torch.from_numpy(v), approximate="tanh").numpy()
     np.testing.assert_allclose(Tensor(v).gelu().numpy(), gelu, rtol=1e-5, atol=1e-6)  # nan at -inf, as torch
+
+
+def test_erf_and_the_exact_gelu_at_the_edges():
+    v = np.array([-np.inf, -30, -5, -1, -0.0, 0.0, 1e-30, 0.5, 3, 30, np.inf, np.nan], np.float32)
+    ours = Tensor(v).erf().numpy()
+    np.testing.assert_allclose(ours, torch.erf(torch.from_numpy(v)).numpy(), rtol=2e-7, atol=0)
+    assert np.signbit(ours[4]) and not np.signbit(ours[5])  # erf(-0.0) is -0.0
+    # the exact gelu against its formula in float64: -x for large negative x cancels in
+    # 1 + erf, so the error is relative to |x|; inf at inf (torch's own kernel gives nan there)
+    x64 = v.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        exact = 0.5 * x64 * (1 + np.vectorize(math.erf)(x64 / math.sqrt(2)))
+    got = Tensor(v).gelu("none").numpy()
+    finite = np.isfinite(exact)
+    assert np.all(np.abs(got[finite] - exact[finite]) <= 1e-6 * np.maximum(np.abs(x64[finite]), 1))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(exact))
+    assert got[-2] == np.inf
+    with pytest.raises(ValueError, match="approximate"):
+        Tensor(v).gelu("exact")
 
 
 def test_std_of_a_constant_row_has_gradient_zero_as_torch():

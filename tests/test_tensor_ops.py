@@ -4,6 +4,8 @@ numpy computes the reference in float64 from the same float32 inputs; float32 re
 compared at rtol 1e-5. atol is only added where the reference can be ~0 while the inputs
 are O(1) (sums with cancellation, sin/cos near their zeros), where relative error says nothing.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -38,6 +40,7 @@ UNARY = {
     "reciprocal": (Tensor.reciprocal, np.reciprocal, (-3, 3), (0.0,), 0),
     "square": (Tensor.square, np.square, (-3, 3), (), 0),
     "sign": (Tensor.sign, np.sign, (-3, 3), (0.0,), 0),
+    "erf": (Tensor.erf, np.vectorize(math.erf), (-4, 4), (), 1e-7),
 }
 
 

@@ -142,6 +142,7 @@ RENDER = {
     Op.SIN: _call("sin"),
     Op.COS: _call("cos"),
     Op.TANH: _tanh,
+    Op.ERF: _call("erf"),
     Op.RECIP: lambda a, node, _: f"({render_const(1, node.dtype)}/{a[0]})",
     Op.CAST: lambda a, node, _: f"({a[0]}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a[0]})",
     Op.COPY: lambda a, node, _: a[0],

@@ -11,6 +11,7 @@ only the nodes through which a gradient can flow (Node.requires_grad).
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -158,6 +159,7 @@ RULES: dict[Op, Callable] = {
     Op.SIN: lambda node, out, g: [g * _src(node).cos()],
     Op.COS: lambda node, out, g: [-(g * _src(node).sin())],
     Op.TANH: lambda node, out, g: [g * (1 - out * out)],
+    Op.ERF: lambda node, out, g: [g * (2 / math.sqrt(math.pi)) * (-(_src(node) * _src(node))).exp()],
     Op.RECIP: lambda node, out, g: [-(g * out * out)],
     Op.CAST: _cast,
     Op.COPY: lambda node, out, g: [g],

@@ -41,6 +41,7 @@ class Op(Enum):
     SIN = ("sin", "unary")
     COS = ("cos", "unary")           # its own op (not sin(x + pi/2)): that shift loses precision for large x
     TANH = ("tanh", "unary")         # its own op: 2*sigmoid(2x)-1 cancels badly near 0
+    ERF = ("erf", "unary")           # the exact GELU's; OpenCL C has it built in
     RECIP = ("recip", "unary")
     CAST = ("cast", "unary")         # arg: target DType
     COPY = ("copy", "unary")         # identity that the scheduler must materialize (contiguous(), matmul operands)

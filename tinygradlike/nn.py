@@ -387,8 +387,14 @@ class Sigmoid(Module):
 
 
 class GELU(Module):
+    """x * Phi(x); approximate as in Tensor.gelu ("tanh" or the exact "none")."""
+
+    def __init__(self, approximate: str = "tanh"):
+        super().__init__()
+        self.approximate = approximate
+
     def forward(self, x: Tensor) -> Tensor:
-        return x.gelu()
+        return x.gelu(self.approximate)
 
 
 class SiLU(Module):

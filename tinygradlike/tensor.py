@@ -520,7 +520,17 @@ class Tensor:
     def leaky_relu(self, neg_slope: float = 0.01) -> Tensor:
         return (self > 0).where(self, self * neg_slope)  # slope at 0, as torch; NaN stays NaN
 
-    def gelu(self) -> Tensor:
+    def erf(self) -> Tensor:
+        """The error function, 2/sqrt(pi) * integral of exp(-t^2) from 0 to x."""
+        return self._float()._op(Op.ERF)
+
+    def gelu(self, approximate: str = "tanh") -> Tensor:
+        """x * Phi(x). approximate="tanh" (the default here; torch's is "none") is the tanh
+        formula; "none" is exact, 0.5 * x * (1 + erf(x / sqrt(2)))."""
+        if approximate == "none":
+            return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
+        if approximate != "tanh":
+            raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
         return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
 
     def softplus(self) -> Tensor:

@@ -96,7 +96,7 @@ def fl(R: Ref, rv: RV) -> RV:
 # --------------------------------------------------------------------------- unary, float results
 
 # composites whose formula uses -x or abs(x), refused on bool tensors (softplus(bool) raises)
-COMPOSITE = ("softplus", "gelu", "silu", "log1p", "exp2", "log2", "tan", "rsqrt")
+COMPOSITE = ("softplus", "gelu", "gelu_exact", "silu", "log1p", "exp2", "log2", "tan", "rsqrt")
 
 
 def _unary_float(name: str, fn, ulps: float, domain=None, scale=None, code=None, weight=1.0):
@@ -138,6 +138,10 @@ _unary_float("exp2", lambda x, R, fp32: _by_output("exp", 4)(x * math.log(2), R,
 _unary_float("log2", lambda x, R, fp32: torch.log2(x), 6, domain=lambda v: v > 0, weight=0.5)
 _unary_float("softplus", lambda x, R, fp32: F.softplus(x), 8)
 _unary_float("gelu", lambda x, R, fp32: F.gelu(x, approximate="tanh"), 8, scale=lambda x, v: v.abs() + x.abs())
+# the exact gelu by its formula (torch's own kernel gives nan at +inf, the formula inf)
+_unary_float("gelu_exact", lambda x, R, fp32: 0.5 * x * (1 + torch.erf(x * (1 / math.sqrt(2)))), 20,
+             scale=lambda x, v: v.abs() + x.abs(), code=lambda n, p: f"{n[0]}.gelu('none')", weight=0.5)
+_unary_float("erf", lambda x, R, fp32: torch.erf(x), 16, weight=0.5)
 _unary_float("silu", lambda x, R, fp32: F.silu(x), 10, scale=lambda x, v: v.abs() + x.abs() * 1e-3)
 
 
