@@ -105,3 +105,25 @@ def test_a_training_loop_without_jit_reuses_its_schedules_from_the_second_step()
     s = counts()
     assert s["schedules_built"] == 0 and s["schedules_reused"] > 0 and s["kernels_compiled"] == 0
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_an_elementwise_kernel_of_another_size_runs_the_same_program():
+    # element-for-element kernels take their size as an argument: a new length finds the
+    # program in memory (no build, no disk load); a kernel that broadcasts keeps its sizes
+    def f(x):
+        return (x * 1.75 - 0.5).exp() / (x + 3)
+
+    for n in (13, 29, 64):
+        values = np.linspace(-1, 1, n).astype(np.float32)
+        runtime.reset_stats()
+        got = f(Tensor(values)).numpy()
+        s = runtime.stats()
+        if n != 13:
+            assert s["kernels_compiled"] + s["cache_hits_disk"] == 0 and s["cache_hits_memory"] == 1, n
+        v = values.astype(np.float64)
+        np.testing.assert_allclose(got, np.exp(v * 1.75 - 0.5) / (v + 3), rtol=1e-5)
+    a = Tensor(np.ones((3, 5), np.float32))
+    runtime.reset_stats()
+    np.testing.assert_allclose((a + Tensor(np.arange(5, dtype=np.float32))).numpy(), 1 + np.arange(5.0)[None].repeat(3, 0))
+    s = runtime.stats()
+    assert s["cache_hits_memory"] == 0  # a broadcast kernel: its own program

@@ -40,6 +40,7 @@ class RenderedKernel:
     flops: int = 0
     nbytes: int = 0
     scratch: tuple[tuple[str, int], ...] = ()  # extra buffers the kernel needs: (ctype, count)
+    scalars: tuple = ()  # numpy scalars passed after the scratch buffers (a size-free kernel's n)
 
 
 @lru_cache(maxsize=None)
@@ -324,17 +325,28 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
         result = renderer.render(r, ctx)
         stores.append(f"  {out_name}[gid] = {'(uchar)(' + result + ')' if r.dtype == dtypes.bool else result};")
     local, global_size = _elementwise_launch(root.size, device)
+    index_type = _index_type([renderer], global_size)
+    # A kernel that reads every input element for element (no broadcast, slice or transpose)
+    # has no size in its index math: it takes the size as an argument, so one program serves
+    # every size (the Adam update of each parameter, a batch of another length). Others keep
+    # their sizes and strides as constants, which the compiler folds.
+    flat = (index_type == "int" and all(st.is_contiguous and st.size == root.size for st in renderer.load_contexts)
+            and all(valid is None for _, valid in renderer.index_memo.values()))
+    size = "n" if flat else str(root.size)
     # the global size is rounded up to whole work-groups only when it must be; the bounds check
     # that this needs stops some CPU compilers (PoCL 3.0's LLVM 14) from vectorizing: 1.5x slower
-    guard = f"  if (gid >= {root.size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
+    guard = f"  if (gid >= {size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
     params = [f"__global {storage_ctype(r.dtype)}* restrict {out_name}" for out_name, r in zip(out_names, group.roots)]
-    params += _param_list(renderer)
-    name = _kernel_name("E", root.shape, tag)
+    params += _param_list(renderer) + (["const int n"] if flat else [])
+    header = _header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots})
+    if flat:  # the name must not tell sizes apart either: tagged by what the kernel does
+        tag = hashlib.sha1("\n".join([header, *params, guard, *renderer.lines, *stores]).encode()).hexdigest()[:4]
+    name = _kernel_name("E", ("n",) if flat else root.shape, tag)
     source = fill(
         load_template("elementwise.cl"),
         NAME=name,
-        IDX=_index_type([renderer], global_size),
-        HEADER=_header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots}),
+        IDX=index_type,
+        HEADER=header,
         PARAMS=", ".join(params),
         GUARD=guard,
         BODY="\n".join(renderer.lines),
@@ -342,7 +354,8 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
     )
     nbytes = sum(r.size * r.dtype.itemsize for r in group.roots) + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
     return RenderedKernel(name, source, (global_size,), (local,), tuple(renderer.inputs),
-                          flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes)
+                          flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes,
+                          scalars=(np.int32(root.size),) if flat else ())
 
 
 def _elementwise_launch(size: int, device) -> tuple[int, int]:

@@ -37,6 +37,7 @@ class Launch:
     roots: tuple[tuple[int, int], ...]  # (position, bytes) of each node it writes
     reads: tuple[int, ...]  # positions of the memory nodes it reads, in argument order
     scratch: tuple[runtime.Buffer, ...]
+    scalars: tuple  # numpy scalars after the buffers (a size-free kernel's size)
     flops: int
     nbytes: int
 
@@ -100,7 +101,7 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
             kernel = next(built)
             _check_one_device(r.inputs, device)
             scratch = _scratch_buffers(r)
-            kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch,
+            kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch, *r.scalars,
                    flops=r.flops, nbytes=r.nbytes)
         for root, out in zip(group.roots, outs):
             root.buffer = out
@@ -108,7 +109,7 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
             kernel, r.global_size if r else (), r.local_size if r else None,
             tuple((position[id(root)], out.nbytes) for root, out in zip(group.roots, outs)),
             tuple(position[id(node)] for node in r.inputs) if r else (),
-            scratch, r.flops if r else 0, r.nbytes if r else 0))
+            scratch, r.scalars if r else (), r.flops if r else 0, r.nbytes if r else 0))
     return tuple(launches)
 
 
@@ -122,7 +123,7 @@ def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
             for buffer in reads:
                 if buffer.device is not device:
                     _check_one_device([n for n in nodes if n.buffer is buffer], device)
-            launch.kernel.replay(launch.global_size, launch.local_size, [*outs, *reads, *launch.scratch])
+            launch.kernel.replay(launch.global_size, launch.local_size, [*outs, *reads, *launch.scratch, *launch.scalars])
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 
