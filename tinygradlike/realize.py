@@ -115,9 +115,9 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
 
 def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
     """Launch a cached schedule on the memory of a graph of the same structure."""
-    Buffer = runtime.Buffer
+    pooled = runtime.Buffer.pooled
     for launch in launches:
-        outs = [Buffer(nbytes, device) for _, nbytes in launch.roots]
+        outs = [pooled(nbytes, device) for _, nbytes in launch.roots]
         if launch.kernel is not None:
             reads = [nodes[i].buffer for i in launch.reads]
             for buffer in reads:

@@ -317,6 +317,12 @@ class Buffer:
         self.nbytes = int(nbytes)
         self._size = max(self.nbytes, 1)  # OpenCL rejects size-0 buffers
         pooled = device.pool.take(self._size)
+        if pooled is not None and _host is not None and not device.is_gpu:
+            # an upload on a CPU device gets new memory filled at creation (COPY_HOST_PTR, ~1 us
+            # for a batch): PoCL takes ~40 us to enqueue a write into pooled memory. The pooled
+            # block is released instead, so the pool does not grow. A GPU allocates slowly and
+            # writes asynchronously, so there the pooled memory is written.
+            pooled = None
         if pooled is not None:
             self.cl = pooled
             _counters["buffers_reused"] += 1
@@ -326,6 +332,26 @@ class Buffer:
             self.cl = _allocate(device, self._size, _host)
         _live_buffers += 1
         device.live_bytes += self._size
+
+    @classmethod
+    def pooled(cls, nbytes: int, device: Device) -> Buffer:
+        """Buffer(nbytes, device) for a cached schedule's outputs (realize._run): the pool's
+        memory taken directly when it has a block of this size (the common case from the second
+        step on), without the general constructor's checks."""
+        size = nbytes if nbytes > 0 else 1
+        stack = device.pool.free.get(size)
+        if not stack:
+            return cls(nbytes, device)
+        global _live_buffers
+        pool = device.pool
+        pool.hits += 1
+        pool.pooled_bytes -= size
+        buffer = cls.__new__(cls)
+        buffer.cl, buffer.nbytes, buffer._size, buffer.device = stack.pop(), nbytes, size, device
+        _counters["buffers_reused"] += 1
+        _live_buffers += 1
+        device.live_bytes += size
+        return buffer
 
     @classmethod
     def from_numpy(cls, arr: np.ndarray, device: Device | None = None) -> Buffer:
