@@ -274,9 +274,11 @@ def _arith(kind: str, R: Ref, a: RV, b: RV, dt: str) -> RV:
             # at base 0 with exponent >= 0, x**y is constant in y (0, or 1 at y = 0), so every
             # derivative in y is 0; torch masks the first, but its second is 0 * log(0) = nan.
             # There the exponent is detached, and the base elsewhere replaced by 1, not 0.
-            # Likewise x**0 is 1 whatever x, so its derivatives in x are 0 (torch's second one
-            # at x = 0 is 0 * inf = nan). Each branch sees (1, 1) where it is not taken, so no
-            # nan from an untaken branch leaks into a gradient.
+            # x**0 (x != 0) is torch's own pow: its x-derivative y*x**(y-1) is masked to 0 at
+            # y = 0, while its y-derivative x**y*log(x) still depends on x (d/dx = 1/x there:
+            # detaching x, as this reference once did, dropped that term, which central
+            # differences confirm). Each branch sees (1, 1) where it is not taken, so no nan
+            # from an untaken branch leaks into a gradient.
             x, y = a.t, b.t
             flat_y, flat_x = (x == 0) & (y >= 0), y == 0
             both, only_x, only_y = flat_x & flat_y, flat_x & ~flat_y, flat_y & ~flat_x
@@ -286,7 +288,7 @@ def _arith(kind: str, R: Ref, a: RV, b: RV, dt: str) -> RV:
                 return torch.pow(torch.where(mask, base, 1.0), torch.where(mask, exponent, 1.0))
 
             v = torch.where(both, torch.ones_like(x), torch.where(
-                only_x, branch(only_x, x.detach(), y), torch.where(
+                only_x, branch(only_x, x, y), torch.where(
                     only_y, branch(only_y, x, y.detach()), branch(neither, x, y))))
             return R.out(v, dt, 16, exact=False)
         # integer ** integer stays an integer, as in torch: exact, and 1 / base**k truncated
