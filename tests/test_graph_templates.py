@@ -274,3 +274,17 @@ def test_the_loss_is_computed_with_the_step_and_read_after_it_with_the_old_weigh
     assert s["schedules_built"] + s["schedules_reused"] == 0 and s["kernels_launched"] == 0
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     assert not np.allclose([p.numpy() for p in model.parameters()][0], weights[0])  # the step did update
+
+
+def test_a_composite_that_undoes_an_input_view_is_not_copied_from_the_first_call():
+    # `a.T` of an input that is itself a transposed view gives back the view's base: a node
+    # made before the call, which a copy would keep from the first call for good
+    from tinygradlike.tensor import replayable
+
+    @replayable
+    def double_back(a):
+        return a.T * 2
+
+    for value in (1.0, 7.0, -3.0):
+        lazy = Tensor.full((2, 3), value) * 1.0  # a lazy base
+        np.testing.assert_array_equal(double_back(lazy.T).numpy(), np.full((2, 3), 2 * value, np.float32))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Node, Op, Template
+from tinygradlike.graph import Node, Op, Template, next_serial
 from tinygradlike.scheduler import differentiable_order, gradient_structure
 
 if TYPE_CHECKING:
@@ -206,11 +206,12 @@ def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | No
         runtime.count("backward_graphs_copied")
         nodes = iter(template.instantiate(inputs))
         return [_tensor(next(nodes)) if h else None for h in has]
+    since = next_serial()
     grads = _derive(root, seed, targets, order)
     runtime.count("backward_graphs_derived")
     if key is not None and key not in _templates:
         made = [g for g in grads if g is not None]
-        template = Template.record(inputs, [g.node for g in made]) if made else None
+        template = Template.record(inputs, [g.node for g in made], since) if made else None
         if len(_templates) >= MAX_TEMPLATES:
             _templates.clear()
         _templates[key] = None if template is None else (template, tuple(g is not None for g in grads))

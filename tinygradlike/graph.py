@@ -74,7 +74,7 @@ ELEMENTWISE = frozenset(op for op in Op if op.kind in ("unary", "binary", "terna
 # The Node class is an extension type in the compiled core (scheduler.pyx, "Tensor graph
 # nodes"): its fields are read as C struct members by the walks there. Imported after Op and
 # ELEMENTWISE exist, which the core imports from here.
-from tinygradlike.scheduler import Node, copy_graph  # noqa: E402
+from tinygradlike.scheduler import Node, copy_graph, next_serial  # noqa: E402
 
 
 def const_node(value: Any, dtype: DType) -> Node:
@@ -104,8 +104,8 @@ class Template:
     uses it for a graph that is a function of its inputs' structure only (the optimizer's
     update: the same ops on the same shapes every step) and keys it by that structure.
 
-    Only self-contained graphs qualify: every leaf must be an input or a constant made while
-    building it (a copy of a node that read other memory would read it forever), and custom
+    Only self-contained graphs qualify: every node must be an input or made while building
+    it, and every leaf an input or a constant (a copy of a node that read other memory would read it forever), and custom
     ops are copied only when their rule has a `replay_key` (the library's own rules, pure
     functions of their configuration): a user's custom backward may read Python state that
     changes between calls. `record` returns None otherwise."""
@@ -116,7 +116,10 @@ class Template:
         self.steps, self.outputs = steps, outputs
 
     @staticmethod
-    def record(inputs: list[Node], outputs: list[Node]) -> Template | None:
+    def record(inputs: list[Node], outputs: list[Node], since: int) -> Template | None:
+        """`since`: scheduler.next_serial() taken before the graph was built. A node older
+        than that which is not an input (the base of an input view, reached through a
+        movement that undoes the view) belongs to the first call only: no template then."""
         from tinygradlike.scheduler import toposort
 
         slot = {id(node): i for i, node in enumerate(inputs)}
@@ -124,7 +127,7 @@ class Template:
         for node in toposort(outputs, expand=lambda n: id(n) not in slot):
             if id(node) in slot:
                 continue
-            if node.buffer is not None or (not node.srcs and node.op is not Op.CONST):
+            if node.serial < since or node.buffer is not None or (not node.srcs and node.op is not Op.CONST):
                 return None
             arg, custom = node.arg, None
             if node.op is Op.CUSTOM:  # a library rule (a replay_key says it is a pure function)

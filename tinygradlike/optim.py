@@ -23,7 +23,7 @@ from typing import Iterable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Op, Template, buffer_node
+from tinygradlike.graph import Op, Template, buffer_node, next_serial
 from tinygradlike.tensor import Tensor, pending_backward_roots
 
 
@@ -112,6 +112,7 @@ class Optimizer:
                       first.setdefault(id(n), k)) for k, n in enumerate(inputs)))
         known = self._templates.get(key, _MISSING)
         if known is _MISSING or known is None:
+            since = next_serial()
             pairs, grads = self._build_update(stepping)
             runtime.count("update_graphs_built")
             if known is _MISSING:
@@ -119,7 +120,7 @@ class Optimizer:
                 targets = tuple(where.get(id(t), -1) for t, _ in pairs)
                 template = None
                 if -1 not in targets:
-                    template = Template.record(inputs, [new.node for _, new in pairs] + [g.node for g in grads])
+                    template = Template.record(inputs, [new.node for _, new in pairs] + [g.node for g in grads], since)
                 if len(self._templates) >= 16:  # settings changed every step: do not grow
                     self._templates.clear()
                 self._templates[key] = None if template is None else (template, targets)

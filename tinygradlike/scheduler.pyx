@@ -487,6 +487,12 @@ cdef class Node:
     cdef object __weakref__
     cdef unsigned long long _walk  # the last walk (_node_walk) that visited this node
     cdef Py_ssize_t _pos           # its position in that walk's order
+    cdef readonly unsigned long long serial  # creation order: graph.Template tells new nodes apart by it
+
+    def __cinit__(self, *args, **kwargs):
+        global _node_serial
+        _node_serial += 1
+        self.serial = _node_serial
 
     def __init__(self, op, tuple srcs, arg, dtype, shape, buffer=None, requires_grad=None, move=None):
         self.op = op
@@ -544,6 +550,12 @@ cdef class Node:
 
 
 cdef unsigned long long _node_walks = 0
+cdef unsigned long long _node_serial = 0
+
+
+def next_serial() -> int:
+    """The serial the next Node will get: nodes made from now on have serial >= it."""
+    return _node_serial + 1
 
 
 cdef inline unsigned long long _new_walk() noexcept:
@@ -923,7 +935,7 @@ cdef void _gradient_leaf(Node node, unsigned long long walk, list inputs, list e
     inputs.append(node)
     op = node.op
     if op is _VIEW:
-        entries.append((op, node.arg, node.dtype, node.shape, node.requires_grad, node.base.shape))
+        entries.append((op, node.arg, node.move, node.dtype, node.shape, node.requires_grad, node.base.shape))
     elif op is _CONST:
         entries.append((op, repr(node.arg), node.dtype, node.shape, node.requires_grad))
     else:

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from tinygradlike.dtypes import DType, dtypes
-from tinygradlike.graph import Node, Op, Template, buffer_node, const_node, result_dtype
+from tinygradlike.graph import Node, Op, Template, buffer_node, const_node, next_serial, result_dtype
 from tinygradlike.view import ShapeTracker
 
 Scalar = int | float | bool
@@ -120,11 +120,12 @@ def replayable(fn):
             known = None
         if known is _NOT_SEEN or known is None:
             _runtime().count("composite_graphs_built")
+            since = next_serial()
             out = fn(*args, **kwargs)
             if known is _NOT_SEEN and type(out) is Tensor:
                 if len(templates) >= 256:
                     templates.clear()
-                templates[key] = Template.record(nodes, [out.node])
+                templates[key] = Template.record(nodes, [out.node], since)
             return out
         _runtime().count("composite_graphs_copied")
         return Tensor(known.instantiate(nodes)[0])
