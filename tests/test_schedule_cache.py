@@ -127,3 +127,17 @@ def test_an_elementwise_kernel_of_another_size_runs_the_same_program():
     np.testing.assert_allclose((a + Tensor(np.arange(5, dtype=np.float32))).numpy(), 1 + np.arange(5.0)[None].repeat(3, 0))
     s = runtime.stats()
     assert s["cache_hits_memory"] == 0  # a broadcast kernel: its own program
+
+
+def test_a_kernel_reading_one_element_for_all_shares_its_program_across_sizes():
+    # the Adam update reads the learning rate and bias corrections, one element each, beside
+    # the parameter's own elements: one program for parameters of every size
+    scale = Tensor(np.array([0.25], np.float32))
+    for n in (11, 23, 47):
+        values = np.linspace(-2, 2, n).astype(np.float32)
+        runtime.reset_stats()
+        got = (Tensor(values) * scale.expand((n,)) + 1.5).sqrt().numpy()
+        s = runtime.stats()
+        if n != 11:
+            assert s["kernels_compiled"] + s["cache_hits_disk"] == 0 and s["cache_hits_memory"] == 1, n
+        np.testing.assert_allclose(got, np.sqrt(values.astype(np.float64) * 0.25 + 1.5), rtol=1e-6)

@@ -326,11 +326,13 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
         stores.append(f"  {out_name}[gid] = {'(uchar)(' + result + ')' if r.dtype == dtypes.bool else result};")
     local, global_size = _elementwise_launch(root.size, device)
     index_type = _index_type([renderer], global_size)
-    # A kernel that reads every input element for element (no broadcast, slice or transpose)
-    # has no size in its index math: it takes the size as an argument, so one program serves
-    # every size (the Adam update of each parameter, a batch of another length). Others keep
-    # their sizes and strides as constants, which the compiler folds.
-    flat = (index_type == "int" and all(st.is_contiguous and st.size == root.size for st in renderer.load_contexts)
+    # A kernel that reads each input element for element, or one element of it for all (no
+    # slice, transpose or broadcast of a row), has no size in its index math: it takes the
+    # size as an argument, so one program serves every size (the Adam update of each
+    # parameter, a batch of another length). Others keep their sizes and strides as
+    # constants, which the compiler folds.
+    loads = [renderer.index_memo[st][0] for st in renderer.load_contexts]
+    flat = (index_type == "int" and all(index == "gid" or "gid" not in index for index in loads)
             and all(valid is None for _, valid in renderer.index_memo.values()))
     size = "n" if flat else str(root.size)
     # the global size is rounded up to whole work-groups only when it must be; the bounds check

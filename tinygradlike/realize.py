@@ -13,6 +13,7 @@ the graph instead of grouping, rendering and looking up programs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -40,6 +41,11 @@ class Launch:
     scalars: tuple  # numpy scalars after the buffers (a size-free kernel's size)
     flops: int
     nbytes: int
+
+    @cached_property
+    def tail(self) -> list:
+        """The arguments after the outputs and the reads."""
+        return [*self.scratch, *self.scalars]
 
 
 # structural key -> the launches of its schedule. No graph nodes are kept (a cached node would
@@ -116,6 +122,7 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
 def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
     """Launch a cached schedule on the memory of a graph of the same structure."""
     pooled = runtime.Buffer.pooled
+    plain = runtime.plain_launches()
     for launch in launches:
         outs = [pooled(nbytes, device) for _, nbytes in launch.roots]
         if launch.kernel is not None:
@@ -123,7 +130,7 @@ def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
             for buffer in reads:
                 if buffer.device is not device:
                     _check_one_device([n for n in nodes if n.buffer is buffer], device)
-            launch.kernel.replay(launch.global_size, launch.local_size, [*outs, *reads, *launch.scratch, *launch.scalars])
+            launch.kernel.replay(launch.global_size, launch.local_size, outs + reads + launch.tail, plain)
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 

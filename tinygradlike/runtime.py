@@ -554,6 +554,12 @@ def capture() -> Iterator[list]:
         _capture.commands = None
 
 
+def plain_launches() -> bool:
+    """No jit recording, launch timing (TGL_DEBUG >= 2) or profile is on: launches need no
+    bookkeeping beyond the count (Kernel.replay)."""
+    return _capture.commands is None and _DEBUG < 2 and _profile is None
+
+
 def capturing() -> bool:
     """Whether this thread has a capture open."""
     return _capture.commands is not None
@@ -654,13 +660,11 @@ class Kernel:
         if _profile is not None:
             _profile.append((self.name, event, flops, nbytes))
 
-    def replay(self, global_size: tuple, local_size: tuple | None, args: list) -> None:
+    def replay(self, global_size: tuple, local_size: tuple | None, args: list, plain: bool) -> None:
         """A launch from a cached schedule (realize._run): the same as calling the kernel, with
         the per-launch checks skipped once this kernel has run with these argument types and
-        this local size, and nothing records or times launches."""
-        if (not self._typed or _capture.commands is not None or _DEBUG >= 2 or _profile is not None
-                or (None if local_size is None else tuple(local_size)) not in self._timed_local_sizes
-                or 0 in global_size):
+        this local size. plain: nothing records or times launches (plain_launches())."""
+        if not plain or not self._typed or local_size not in self._timed_local_sizes or 0 in global_size:
             self(global_size, local_size, *args)
             return
         self._cl.set_args(*[a.cl if type(a) is Buffer else a for a in args])

@@ -488,6 +488,7 @@ cdef class Node:
     cdef unsigned long long _walk  # the last walk (_node_walk) that visited this node
     cdef Py_ssize_t _pos           # its position in that walk's order
     cdef readonly unsigned long long serial  # creation order: graph.Template tells new nodes apart by it
+    cdef object _sig  # (op, argument key, dtype, shape) for structure(), made on first use
 
     def __cinit__(self, *args, **kwargs):
         global _node_serial
@@ -861,7 +862,6 @@ def structure(list outputs):
     cdef unsigned long long walk = _new_walk()
     cdef list order = _node_order(outputs, True, False, walk), entries = []
     cdef Node node, src
-    cdef object op, arg
     cdef Py_ssize_t i, pending = 0
     for i in range(len(order)):
         node = <Node>order[i]
@@ -869,17 +869,51 @@ def structure(list outputs):
             entries.append((node.dtype, node.shape))
             continue
         pending += 1
-        op = node.op
-        if op is _CONST:
-            arg = repr(node.arg)
-        elif op is _CUSTOM:
-            arg = None
-        else:
-            arg = node.arg
-        entries.append((op, arg, node.dtype, node.shape, tuple([(<Node>src)._pos for src in node.srcs])))
+        if node._sig is None:
+            node._sig = _signature(node)
+        entries.append((node._sig, tuple([(<Node>src)._pos for src in node.srcs])))
     if not pending:
         return None, order
     return (tuple(entries), tuple([(<Node>node)._pos for node in outputs])), order
+
+
+cdef dict _tracker_keys = {}
+cdef unsigned long long _tracker_count = 0
+
+
+cdef object _tracker_key(object tracker):
+    """A small int per distinct ShapeTracker, kept in the tracker: the schedule key then hashes
+    and compares ints, not trackers (whose __hash__ and __eq__ run in Python). Equal trackers
+    get one int while the table lasts; when it is cleared (it is bounded), a new int only
+    costs a schedule built again, never a wrong one."""
+    global _tracker_count
+    cdef dict d = tracker.__dict__
+    key = d.get("_key")
+    if key is None:
+        key = _tracker_keys.get(tracker)
+        if key is None:
+            if len(_tracker_keys) >= 65536:
+                _tracker_keys.clear()
+            _tracker_count += 1
+            key = _tracker_keys[tracker] = _tracker_count
+        d["_key"] = key
+    return key
+
+
+cdef tuple _signature(Node node):
+    """What the schedule depends on in one pending node, apart from its sources. A constant is
+    keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a custom op's
+    argument holds graph nodes, and its forward is the identity, so it is left out."""
+    op = node.op
+    if op is _CONST:
+        arg = repr(node.arg)
+    elif op is _CUSTOM:
+        arg = None
+    elif op is _VIEW:
+        arg = _tracker_key(node.arg)
+    else:
+        arg = node.arg
+    return (op, arg, node.dtype, node.shape)
 
 
 def gradient_structure(list order, list extra):
