@@ -42,6 +42,24 @@ def test_matmul_with_bias_and_relu_is_one_kernel():
     np.testing.assert_allclose(out, np.maximum(xa.astype(np.float64) @ wa + ba, 0), rtol=1e-5, atol=1e-6)
 
 
+def test_a_linear_layer_read_by_several_kernels_is_written_by_its_matmul():
+    # rule 2b: the bias add of logits read by two reductions is the matmul's epilogue and is
+    # stored, so the reductions read it and a later read of the logits runs no kernel
+    (x, w, b), (xa, wa, ba) = inputs((8, 16), (5, 16), (5,))
+    logits = x.linear(w.T, b)
+    top, total = logits.max(1), (logits * 2).sum(1)
+    reset_stats()
+    top.realize(total)
+    assert stats()["kernels_launched"] == 3
+    reset_stats()
+    got = logits.numpy()
+    assert stats()["kernels_launched"] == 0
+    want = xa.astype(np.float64) @ wa.T + ba
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(top.numpy(), want.max(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(total.numpy(), 2 * want.sum(1), rtol=1e-5, atol=1e-5)
+
+
 def test_softmax_is_at_most_three_kernels():
     (x,), (xa,) = inputs((6, 10))
     n, _, out = launched(lambda: x.softmax(-1))

@@ -7,6 +7,10 @@ The rules (tests/test_fusion.py pins them down by kernel counts):
 2. A REDUCE or MATMUL node is stored, unless all its uses flow, through identity views and
    inlined elementwise nodes, into exactly one stored elementwise node: then that node's
    kernel *is* the reduce/matmul kernel, with the elementwise chain as its epilogue.
+   b. A MATMUL stored on its own (its uses flow into several kernels) whose one use is an
+      elementwise node, like a linear layer's bias add, stores that node instead: the same
+      matmul kernel writes the epilogue's value, the kernels that read it read memory, and a
+      later read (the logits after a training step) needs no kernel.
 3. Everything a kernel reads that is not inlined is memory: a realized buffer, or a node
    stored by an earlier kernel of the same schedule.
 

@@ -688,7 +688,10 @@ def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64
     for o in outputs:
         if not _is_memory(o.base):
             stored.add(id(o.base))
+    cdef set requested = set(stored)
     owner, fused_core = _assign_owners(order, uses, stored)
+    if _store_matmul_epilogues(order, uses, stored, owner, requested):
+        owner, fused_core = _assign_owners(order, uses, stored)
     if _bound_kernels(order, uses, stored, max_ops, max_inputs, shared_ops):
         # new stored nodes change which kernel each inlined node and each reduce belongs to;
         # `stored` only grew, so a reduce stored before stays stored
@@ -728,6 +731,32 @@ cdef tuple _assign_owners(list order, dict uses, set stored):
             stored.add(id(node))
             owner[id(node)] = None
     return owner, fused_core
+
+
+cdef bint _store_matmul_epilogues(list order, dict uses, set stored, dict owner, set requested):
+    """Rule 2b: a MATMUL stored on its own whose one use is an elementwise node (the bias add
+    of a linear layer, read by several kernels) stores that node instead. Its kernel is the
+    same matmul kernel, writing the epilogue's value; the kernels that read it read memory
+    instead of recomputing it, and a later read of it (the logits after a training step)
+    needs no kernel. `requested`: the outputs, which stay stored. Returns whether anything
+    changed."""
+    cdef object node, consumer, view
+    cdef list node_uses
+    cdef bint changed = False
+    for node in order:
+        if (node.op is not Op.MATMUL or _is_memory(node) or owner.get(id(node)) is not None
+                or id(node) in requested):
+            continue
+        node_uses = uses.get(id(node), [])
+        if len(node_uses) != 1:
+            continue
+        consumer, view = node_uses[0]
+        if (consumer.op in ELEMENTWISE and id(consumer) not in stored
+                and (view is None or _is_identity_view(view)) and consumer.shape == node.shape):
+            stored.add(id(consumer))
+            stored.discard(id(node))  # rule 2 fuses it into the consumer's kernel now
+            changed = True
+    return changed
 
 
 cdef inline bint _is_load(object node, set stored):
