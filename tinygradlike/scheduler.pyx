@@ -639,20 +639,34 @@ def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
 from tinygradlike.graph import ELEMENTWISE, Op
 
 cdef object _DETACH = Op.DETACH, _VIEW = Op.VIEW, _CUSTOM = Op.CUSTOM, _CONST = Op.CONST
+cdef object _REDUCE = Op.REDUCE, _MATMUL = Op.MATMUL
 
 
-cdef inline bint _is_memory(object node):
+cdef inline bint _is_memory(Node node):
     return node.buffer is not None
+
+
+cdef inline Node _base(Node node):
+    """The node whose memory a VIEW looks at (itself for every other op)."""
+    while node.op is _VIEW:
+        node = <Node>node.srcs[0]
+    return node
+
+
+cdef inline bint _in_place(Node view):
+    """A VIEW whose element i is element i of its base's memory (Node.in_place)."""
+    return view.op is _VIEW and view.arg.is_contiguous and view.arg.size == _base(view).size
 
 
 cdef bint _is_identity_view(object view):
     """A use through no view, or through a view that keeps every element in place."""
-    return view is None or view.in_place
+    return view is None or _in_place(<Node>view)
 
 
 cdef object _common_owner(list node_uses, dict owner):
     """The one stored elementwise node all these uses flow into in place, or None."""
-    cdef object target = None, consumer, view, consumer_owner
+    cdef object target = None, view, consumer_owner
+    cdef Node consumer
     for consumer, view in node_uses:
         if consumer.op not in ELEMENTWISE or not _is_identity_view(view):
             return None
@@ -674,20 +688,21 @@ def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64
     cdef list order = toposort(outputs, stop_at_memory=True)
     cdef dict uses = {}, owner, fused_core
     cdef set stored = set()
-    cdef object node, src, base, view, core, o
+    cdef Node node, src, base, o
+    cdef object view, core
     cdef list groups = []
     for node in order:  # uses[id(base)] = [(consumer, view or None)]: VIEWs are edges, not consumers
-        if node.op is Op.VIEW or _is_memory(node):
+        if node.op is _VIEW or _is_memory(node):
             continue
         for src in node.srcs:
-            if src.op is Op.VIEW:
-                base, view = src.base, src
+            if src.op is _VIEW:
+                base, view = _base(src), src
             else:
                 base, view = src, None
             uses.setdefault(id(base), []).append((node, view))
     for o in outputs:
-        if not _is_memory(o.base):
-            stored.add(id(o.base))
+        if not _is_memory(_base(o)):
+            stored.add(id(_base(o)))
     cdef set requested = set(stored)
     owner, fused_core = _assign_owners(order, uses, stored)
     if _store_matmul_epilogues(order, uses, stored, owner, requested):
@@ -699,7 +714,7 @@ def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64
     for node in order:
         if id(node) in stored and not _is_memory(node):
             core = fused_core.get(id(node))
-            if core is None and (node.op is Op.REDUCE or node.op is Op.MATMUL):
+            if core is None and (node.op is _REDUCE or node.op is _MATMUL):
                 core = node
             groups.append((node, core))
     return groups
@@ -711,15 +726,16 @@ cdef tuple _assign_owners(list order, dict uses, set stored):
     into the one stored elementwise node its uses flow into, or stored itself (added to
     `stored`). Returns (owner, fused_core: id(stored root) -> its core)."""
     cdef dict owner = {}, fused_core = {}
-    cdef object node, src, view, target
+    cdef Node node, src
+    cdef object view, target
     cdef list node_uses
     for node in reversed(order):  # consumers before their sources
-        if node.op is Op.VIEW or node.op is Op.CONST or _is_memory(node):
+        if node.op is _VIEW or node.op is _CONST or _is_memory(node):
             continue
         node_uses = uses.get(id(node), [])
         if node.op in ELEMENTWISE:
             for src, view in node_uses:
-                if src.op is Op.MATMUL:  # the fast matmul reads its operands from memory
+                if src.op is _MATMUL:  # the fast matmul reads its operands from memory
                     stored.add(id(node))
             owner[id(node)] = node if id(node) in stored else _common_owner(node_uses, owner)
             continue
@@ -740,11 +756,12 @@ cdef bint _store_matmul_epilogues(list order, dict uses, set stored, dict owner,
     instead of recomputing it, and a later read of it (the logits after a training step)
     needs no kernel. `requested`: the outputs, which stay stored. Returns whether anything
     changed."""
-    cdef object node, consumer, view
+    cdef Node node, consumer
+    cdef object view
     cdef list node_uses
     cdef bint changed = False
     for node in order:
-        if (node.op is not Op.MATMUL or _is_memory(node) or owner.get(id(node)) is not None
+        if (node.op is not _MATMUL or _is_memory(node) or owner.get(id(node)) is not None
                 or id(node) in requested):
             continue
         node_uses = uses.get(id(node), [])
@@ -759,7 +776,7 @@ cdef bint _store_matmul_epilogues(list order, dict uses, set stored, dict owner,
     return changed
 
 
-cdef inline bint _is_load(object node, set stored):
+cdef inline bint _is_load(Node node, set stored):
     return _is_memory(node) or id(node) in stored
 
 
@@ -773,11 +790,12 @@ cdef bint _bound_kernels(list order, dict uses, set stored, Py_ssize_t max_ops,
     buffers read. Summing the sources' bounds costs O(1) per node but counts a shared part
     twice; only when that sum is over a limit is the cone walked to count it exactly."""
     cdef dict ops = {}, loads = {}
-    cdef object node, victim
+    cdef Node node
+    cdef object victim
     cdef Py_ssize_t n_ops, n_loads, tries
     cdef bint added = False
     for node in order:
-        if node.op is Op.VIEW or node.op is Op.CONST or _is_memory(node):
+        if node.op is _VIEW or node.op is _CONST or _is_memory(node):
             continue
         for tries in range(4):  # at most 3 sources to store, then the cone is its sources' loads
             n_ops, n_loads = _summed_cone(node, stored, ops, loads)
@@ -799,16 +817,17 @@ cdef bint _bound_kernels(list order, dict uses, set stored, Py_ssize_t max_ops,
     return added
 
 
-cdef tuple _summed_cone(object node, set stored, dict ops, dict loads):
+cdef tuple _summed_cone(Node node, set stored, dict ops, dict loads):
     """Upper bounds (nodes computed, buffers read) of the kernel computing `node`: one plus the
     sum over its distinct sources (a source read both in place and reshuffled counts twice)."""
     cdef Py_ssize_t n_ops = 1, n_loads = 0
-    cdef object src, base, key
+    cdef Node src, base
+    cdef object key
     cdef list seen = []
     for src in node.srcs:
-        base = src.base
-        key = (id(base), src.op is not Op.VIEW or src.in_place)
-        if base.op is Op.CONST or key in seen:
+        base = _base(src)
+        key = (id(base), src.op is not _VIEW or _in_place(src))
+        if base.op is _CONST or key in seen:
             continue
         seen.append(key)
         if _is_load(base, stored):
@@ -819,7 +838,7 @@ cdef tuple _summed_cone(object node, set stored, dict ops, dict loads):
     return n_ops, n_loads
 
 
-cdef tuple _exact_cone(object root, set stored, Py_ssize_t max_ops, Py_ssize_t max_inputs):
+cdef tuple _exact_cone(Node root, set stored, Py_ssize_t max_ops, Py_ssize_t max_inputs):
     """(nodes computed, buffers read) by the kernel computing `root`. A node counts once per way
     it is read: in place, or through reshuffling views (codegen computes it once per index
     pattern, so `y + y.T` computes y twice). Stops once a limit is passed: the walk costs
@@ -827,7 +846,8 @@ cdef tuple _exact_cone(object root, set stored, Py_ssize_t max_ops, Py_ssize_t m
     cdef Py_ssize_t n_ops = 0
     cdef set seen = {(id(root), True)}, read = set()
     cdef list stack = [(root, True)]
-    cdef object node, src, base, key
+    cdef Node node, src, base
+    cdef object key
     cdef bint in_place
     while stack:
         node, in_place = stack.pop()
@@ -835,15 +855,15 @@ cdef tuple _exact_cone(object root, set stored, Py_ssize_t max_ops, Py_ssize_t m
         if n_ops > max_ops:
             break
         for src in node.srcs:
-            base = src.base
-            if base.op is Op.CONST:
+            base = _base(src)
+            if base.op is _CONST:
                 continue
             if _is_load(base, stored):
                 read.add(id(base))
                 if len(read) > max_inputs:
                     break
                 continue
-            key = (id(base), in_place and (src.op is not Op.VIEW or src.in_place))
+            key = (id(base), in_place and (src.op is not _VIEW or _in_place(src)))
             if key not in seen:
                 seen.add(key)
                 stack.append((base, key[1]))
@@ -852,13 +872,14 @@ cdef tuple _exact_cone(object root, set stored, Py_ssize_t max_ops, Py_ssize_t m
     return n_ops, len(read)
 
 
-cdef object _largest_inlined_source(object node, set stored, dict ops):
+cdef object _largest_inlined_source(Node node, set stored, dict ops):
     """The computed (not stored) source of `node` with the biggest cone, or None."""
-    cdef object src, base, best = None
+    cdef Node src, base
+    cdef object best = None
     cdef Py_ssize_t best_ops = -1
     for src in node.srcs:
-        base = src.base
-        if base.op is Op.CONST or _is_load(base, stored):
+        base = _base(src)
+        if base.op is _CONST or _is_load(base, stored):
             continue
         if ops[id(base)] > best_ops:
             best, best_ops = base, ops[id(base)]
