@@ -203,7 +203,11 @@ class Gen:
             raise Reject("too big")
         if 0 in value.shape:
             raise Reject("empty")
-        grad = any(a.grad for a in args) and op not in ("detach", "like")
+        # a gradient flows through float results only: an int or bool one (argmax, a
+        # comparison, a cast) cuts it, and a loss made from it is not differentiable (torch
+        # raises on its backward, and so do we where the graph shows it, as for argmax of a
+        # 0-d tensor, which is the constant 0)
+        grad = any(a.grad for a in args) and op not in ("detach", "like") and value.dtype in FLOATS
         if op == "gradient":  # a gradient depends on the inputs only if the function is not linear
             grad = bool(value.t.requires_grad)
         var = Var(self.fresh(), value, grad)
