@@ -288,3 +288,30 @@ def test_a_composite_that_undoes_an_input_view_is_not_copied_from_the_first_call
     for value in (1.0, 7.0, -3.0):
         lazy = Tensor.full((2, 3), value) * 1.0  # a lazy base
         np.testing.assert_array_equal(double_back(lazy.T).numpy(), np.full((2, 3), 2 * value, np.float32))
+
+
+def test_a_loss_left_from_eager_code_is_not_recorded_into_a_jit_step():
+    # backward() without a step leaves a pending loss; steps recorded and replayed by a jit
+    # afterwards update the weights it was built on, and it still reads its own value
+    from tinygradlike import jit
+
+    Tensor.manual_seed(4)
+    model = nn.Linear(3, 1)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x = data(4, 3)
+    stale = model(Tensor(x)).square().mean()
+    stale.backward()  # no step: the loss stays lazy
+    w, b = model.weight.numpy().astype(np.float64), model.bias.numpy().astype(np.float64)
+    expected = np.mean((x @ w.T + b) ** 2)
+
+    @jit
+    def step(batch):
+        loss = model(batch).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step(loss)
+        return loss
+
+    for _ in range(4):
+        step(Tensor(data(4, 3)))
+    np.testing.assert_allclose(stale.item(), expected, rtol=1e-5)

@@ -75,8 +75,11 @@ class Optimizer:
         stepping = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
         pairs, grads = self._update_graph(stepping) if stepping else ([], [])
         # the losses backward() ran on, if still lazy: computed here, from the weights they
-        # were built on, so reading one after the step costs a read and no second schedule
-        outputs = [new for _, new in pairs] + grads + list(also) + pending_backward_roots()
+        # were built on, so reading one after the step costs a read and no second schedule.
+        # Not while a jit records: every replay would compute them again (a jit step passes
+        # its loss to step() instead)
+        roots = [] if runtime.capturing() else pending_backward_roots()
+        outputs = [new for _, new in pairs] + grads + list(also) + roots
         if outputs:
             outputs[0].realize(*outputs[1:])
         taken: set[int] = set()
