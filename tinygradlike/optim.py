@@ -231,12 +231,14 @@ class Adam(Optimizer):
         # from c = 0: accurate in float32 (1 - 0.999^t itself would cancel), on the device, so
         # they advance on a jit replay too, and per parameter, as torch counts steps: one
         # that had no gradient in a step (a frozen layer) does not advance
-        self.corrections1 = [Tensor(np.zeros(1, dtype=np.float32)) for _ in self.params]
-        self.corrections2 = [Tensor(np.zeros(1, dtype=np.float32)) for _ in self.params]
+        # (one (2,) tensor per parameter: a jit step copies each state tensor back)
+        self.corrections = [Tensor(np.zeros(2, dtype=np.float32)) for _ in self.params]
 
     def update(self, i, p, g):
-        c1 = self.corrections1[i] * self.b1 + (1 - self.b1)  # this step's 1 - b1^t
-        c2 = self.corrections2[i] * self.b2 + (1 - self.b2)
+        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
+        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
+        c = self.corrections[i] * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
+        c1, c2 = c[0], c[1]
         if self.weight_decay and self.decoupled:
             p = p * (1 - self._lr * self.weight_decay)
         elif self.weight_decay:
@@ -244,7 +246,7 @@ class Adam(Optimizer):
         m = self.b1 * self.m[i] + (1 - self.b1) * g
         v = self.b2 * self.v[i] + (1 - self.b2) * g * g
         new_p = p - (self._lr / c1) * (m / (v.sqrt() / c2.sqrt() + self.eps))
-        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections1[i], c1), (self.corrections2[i], c2)]
+        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections[i], c)]
 
 
 class AdamW(Adam):
