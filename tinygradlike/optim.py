@@ -24,6 +24,7 @@ import numpy as np
 
 from tinygradlike import runtime
 from tinygradlike.graph import Op, Template, buffer_node, next_serial
+from tinygradlike.scheduler import tracker_key
 from tinygradlike.tensor import Tensor, pending_backward_roots
 
 
@@ -111,7 +112,7 @@ class Optimizer:
         inputs = [t.node for t in tensors] + [p.grad.node for _, p in stepping]
         first: dict[int, int] = {}
         key = (tuple(i for i, _ in stepping), self._settings(),
-               tuple((n.op, n.dtype, n.shape, n.requires_grad, n.arg if n.op is Op.VIEW else None,
+               tuple((n.op, n.dtype, n.shape, n.requires_grad, tracker_key(n.arg) if n.op is Op.VIEW else None,
                       first.setdefault(id(n), k)) for k, n in enumerate(inputs)))
         known = self._templates.get(key, _MISSING)
         if known is _MISSING or known is None:

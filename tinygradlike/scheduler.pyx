@@ -950,6 +950,11 @@ cdef object _tracker_key(object tracker):
     return key
 
 
+def tracker_key(tracker) -> int:
+    """The small int that stands for a ShapeTracker in structural keys (see _tracker_key)."""
+    return _tracker_key(tracker)
+
+
 cdef tuple _signature(Node node):
     """What the schedule depends on in one pending node, apart from its sources. A constant is
     keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a custom op's
@@ -995,6 +1000,8 @@ def gradient_structure(list order, list extra):
             grad_srcs = node.arg[1]
         elif op is _CONST:
             arg = repr(node.arg)
+        elif op is _VIEW:
+            arg = _tracker_key(node.arg)
         else:
             arg = node.arg
         for src in srcs + grad_srcs if grad_srcs is not srcs else srcs:
@@ -1019,7 +1026,8 @@ cdef void _gradient_leaf(Node node, unsigned long long walk, list inputs, list e
     inputs.append(node)
     op = node.op
     if op is _VIEW:
-        entries.append((op, node.arg, node.move, node.dtype, node.shape, node.requires_grad, node.base.shape))
+        entries.append((op, _tracker_key(node.arg), node.move, node.dtype, node.shape, node.requires_grad,
+                        _base(node).shape))
     elif op is _CONST:
         entries.append((op, repr(node.arg), node.dtype, node.shape, node.requires_grad))
     else:

@@ -20,6 +20,7 @@ import numpy as np
 
 from tinygradlike.dtypes import DType, dtypes
 from tinygradlike.graph import Node, Op, Template, buffer_node, const_node, next_serial, result_dtype
+from tinygradlike.scheduler import tracker_key
 from tinygradlike.view import ShapeTracker
 
 Scalar = int | float | bool
@@ -108,7 +109,7 @@ def replayable(fn):
             if type(a) is Tensor:
                 n = a.node
                 view = n.op is Op.VIEW
-                shape_of_args.append((n.op, n.dtype, n.shape, n.requires_grad, n.arg if view else None,
+                shape_of_args.append((n.op, n.dtype, n.shape, n.requires_grad, tracker_key(n.arg) if view else None,
                                       n.base.shape if view else None, first.setdefault(id(n), len(nodes))))
                 nodes.append(n)
             else:
