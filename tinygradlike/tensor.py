@@ -114,6 +114,8 @@ def replayable(fn):
                 nodes.append(n)
             else:
                 shape_of_args.append(a if not isinstance(a, Tensor) else _NOT_SEEN)
+        if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
+            return fn(*args, **kwargs)  # tensors passed by keyword: built every time
         key = (tuple(shape_of_args), tuple(kwargs.items()) if kwargs else None)
         try:
             known = templates.get(key, _NOT_SEEN) if _NOT_SEEN not in shape_of_args else None
