@@ -1,4 +1,4 @@
-"""A backward pass or an optimizer step seen before is copied, not built again (graph.Template):
+"""A backward pass or an optimizer step seen before is copied, not built again (templates.Template):
 gradients.py keys the forward graph by its structure (scheduler.gradient_structure), optim.py
 keys the update by its inputs and settings. These tests pin down that the copy is used, that
 everything the copied graph depends on is in its key, and that the answers stay right, each

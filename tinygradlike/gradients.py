@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Node, Op, Template, next_serial
+from tinygradlike.graph import Node, Op, next_serial
 from tinygradlike.scheduler import differentiable_order, gradient_structure
+from tinygradlike.templates import TemplateCache
 
 if TYPE_CHECKING:
     from tinygradlike.tensor import Tensor
@@ -180,10 +181,8 @@ RULES: dict[Op, Callable] = {
 }
 
 
-# gradient_structure key -> (Template, which targets get a gradient); None: not replayable.
-# Bounded: a program that differentiates ever new graphs must not grow it without end.
-_templates: dict[tuple, tuple | None] = {}
-MAX_TEMPLATES = 512
+# gradient_structure key -> (Template, which targets get a gradient)
+_templates = TemplateCache(512)
 
 
 def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | None]:
@@ -193,14 +192,11 @@ def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | No
 
     A backward pass seen before is not derived again: the rules build the same graph from a
     forward graph of the same structure (scheduler.gradient_structure), so the first build is
-    kept as a graph.Template and copied onto the new forward graph, one node construction per
+    kept as a templates.Template and copied onto the new forward graph, one node construction per
     gradient node. A training loop's backward pays the rules' Python once."""
     order = toposort_differentiable(root)
     key, inputs = gradient_structure(order, [seed.node, *targets])
-    try:
-        known = _templates.get(key) if key is not None else None
-    except TypeError:  # an unhashable argument (a movement given as a list): derive every time
-        key = known = None
+    known = _templates.find(key)
     if known is not None:
         template, has = known
         runtime.count("backward_graphs_copied")
@@ -209,12 +205,8 @@ def gradients(root: Node, seed: Tensor, targets: list[Node]) -> list[Tensor | No
     since = next_serial()
     grads = _derive(root, seed, targets, order)
     runtime.count("backward_graphs_derived")
-    if key is not None and key not in _templates:
-        made = [g for g in grads if g is not None]
-        template = Template.record(inputs, [g.node for g in made], since) if made else None
-        if len(_templates) >= MAX_TEMPLATES:
-            _templates.clear()
-        _templates[key] = None if template is None else (template, tuple(g is not None for g in grads))
+    made = [g.node for g in grads if g is not None]
+    _templates.record(key, inputs, made or None, since, tuple(g is not None for g in grads))
     return grads
 
 

@@ -9,8 +9,6 @@ from these in tensor.py, so gradients only need rules for these few.
 """
 from __future__ import annotations
 
-import copy
-import weakref
 from enum import Enum
 from typing import Any
 
@@ -74,7 +72,7 @@ ELEMENTWISE = frozenset(op for op in Op if op.kind in ("unary", "binary", "terna
 # The Node class is an extension type in the compiled core (scheduler.pyx, "Tensor graph
 # nodes"): its fields are read as C struct members by the walks there. Imported after Op and
 # ELEMENTWISE exist, which the core imports from here.
-from tinygradlike.scheduler import Node, copy_graph, next_serial  # noqa: E402
+from tinygradlike.scheduler import Node, next_serial  # noqa: E402
 
 
 def const_node(value: Any, dtype: DType) -> Node:
@@ -92,66 +90,6 @@ def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:
     if op is Op.WHERE:
         return srcs[1].dtype
     return srcs[0].dtype
-
-
-class Template:
-    """A graph built once by Tensor code, copied onto new inputs without running that code again.
-
-    `record(inputs, outputs)` keeps every node between `inputs` and `outputs` as a recipe (op,
-    argument, dtype, shape, movement, sources by position); `instantiate(new_inputs)` makes
-    fresh nodes from it, one per recipe step, so the copy costs a node construction per node
-    instead of the broadcasting, promotion and view logic that built the original. A caller
-    uses it for a graph that is a function of its inputs' structure only (the optimizer's
-    update: the same ops on the same shapes every step) and keys it by that structure.
-
-    Only self-contained graphs qualify: every node must be an input or made while building
-    it, and every leaf an input or a constant (a copy of a node that read other memory would read it forever), and custom
-    ops are copied only when their rule has a `replay_key` (the library's own rules, pure
-    functions of their configuration): a user's custom backward may read Python state that
-    changes between calls. `record` returns None otherwise."""
-
-    __slots__ = ("steps", "outputs")
-
-    def __init__(self, steps: list[tuple], outputs: tuple[int, ...]):
-        self.steps, self.outputs = steps, outputs
-
-    @staticmethod
-    def record(inputs: list[Node], outputs: list[Node], since: int) -> Template | None:
-        """`since`: scheduler.next_serial() taken before the graph was built. A node older
-        than that which is not an input (the base of an input view, reached through a
-        movement that undoes the view) belongs to the first call only: no template then."""
-        from tinygradlike.scheduler import toposort
-
-        slot = {id(node): i for i, node in enumerate(inputs)}
-        steps = []
-        for node in toposort(outputs, expand=lambda n: id(n) not in slot):
-            if id(node) in slot:
-                continue
-            if node.serial < since or node.buffer is not None or (not node.srcs and node.op is not Op.CONST):
-                return None
-            arg, custom = node.arg, None
-            if node.op is Op.CUSTOM:  # a library rule (a replay_key says it is a pure function)
-                rule, rule_inputs = node.arg
-                if getattr(rule, "replay_key", None) is None or any(id(n) not in slot for n in rule_inputs):
-                    return None
-                arg, custom = rule, tuple(slot[id(n)] for n in rule_inputs)
-            steps.append((node.op, tuple(slot[id(s)] for s in node.srcs), arg, node.dtype, node.shape,
-                          node.move, node.requires_grad, custom))
-            slot[id(node)] = len(inputs) + len(steps) - 1
-        return Template(steps, tuple(slot[id(node)] for node in outputs))
-
-    def instantiate(self, inputs: list[Node]) -> list[Node]:
-        """Fresh nodes for the recipe on `inputs` (the compiled loop: scheduler.copy_graph)."""
-        return copy_graph(self.steps, inputs, self.outputs, _copy_rule)
-
-
-def _copy_rule(rule, node: Node, rule_inputs: tuple) -> tuple:
-    """A copied custom op's argument: its own rule object, since a rule may hold a reference to
-    the node it belongs to (its forward value)."""
-    rule = copy.copy(rule)
-    if hasattr(rule, "output"):
-        rule.output = weakref.ref(node)
-    return rule, rule_inputs
 
 
 def to_dot(roots: list[Node]) -> str:

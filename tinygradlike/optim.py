@@ -23,12 +23,10 @@ from typing import Iterable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Op, Template, buffer_node, next_serial
-from tinygradlike.scheduler import tracker_key
+from tinygradlike.graph import Op, buffer_node, next_serial
+from tinygradlike.scheduler import inputs_key
+from tinygradlike.templates import TemplateCache
 from tinygradlike.tensor import Tensor, pending_backward_roots
-
-
-_MISSING = object()
 
 
 class Optimizer:
@@ -51,7 +49,7 @@ class Optimizer:
             raise ValueError("optimizer got an empty parameter list")
         self._lr = Tensor(np.array(lr, dtype=np.float32))
         self._lr_value = float(lr)
-        self._templates: dict[tuple, tuple | None] = {}
+        self._templates = TemplateCache(16)  # settings changed every step must not grow it
 
     @property
     def lr(self) -> float:
@@ -103,31 +101,23 @@ class Optimizer:
 
     def _update_graph(self, stepping: list[tuple[int, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
         """The update graph of this step: built by _build_update the first time for its
-        structure, and from then on copied from that first build (graph.Template), which
+        structure, and from then on copied from that first build (templates.Template), which
         skips the Python of every Tensor op in update(). The update is the same graph every
         step as long as its inputs (the optimizer's tensors and the gradients) keep their
         shapes, dtypes and views, and its settings (momentum, betas, ...) stay put: all of
         that is the key. The learning rate is not in it: it lives on the device."""
         tensors = self._tensors()
         inputs = [t.node for t in tensors] + [p.grad.node for _, p in stepping]
-        first: dict[int, int] = {}
-        key = (tuple(i for i, _ in stepping), self._settings(),
-               tuple((n.op, n.dtype, n.shape, n.requires_grad, tracker_key(n.arg) if n.op is Op.VIEW else None,
-                      first.setdefault(id(n), k)) for k, n in enumerate(inputs)))
-        known = self._templates.get(key, _MISSING)
-        if known is _MISSING or known is None:
+        key = (tuple(i for i, _ in stepping), self._settings(), inputs_key(inputs))
+        known = self._templates.find(key)
+        if known is None:
             since = next_serial()
             pairs, grads = self._build_update(stepping)
             runtime.count("update_graphs_built")
-            if known is _MISSING:
-                where = {id(t): k for k, t in enumerate(tensors)}
-                targets = tuple(where.get(id(t), -1) for t, _ in pairs)
-                template = None
-                if -1 not in targets:
-                    template = Template.record(inputs, [new.node for _, new in pairs] + [g.node for g in grads], since)
-                if len(self._templates) >= 16:  # settings changed every step: do not grow
-                    self._templates.clear()
-                self._templates[key] = None if template is None else (template, targets)
+            where = {id(t): k for k, t in enumerate(tensors)}
+            targets = tuple(where.get(id(t), -1) for t, _ in pairs)
+            outputs = None if -1 in targets else [new.node for _, new in pairs] + [g.node for g in grads]
+            self._templates.record(key, inputs, outputs, since, targets)
             return pairs, grads
         template, targets = known
         runtime.count("update_graphs_copied")

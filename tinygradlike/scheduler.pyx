@@ -487,7 +487,7 @@ cdef class Node:
     cdef object __weakref__
     cdef unsigned long long _walk  # the last walk (_node_walk) that visited this node
     cdef Py_ssize_t _pos           # its position in that walk's order
-    cdef readonly unsigned long long serial  # creation order: graph.Template tells new nodes apart by it
+    cdef readonly unsigned long long serial  # creation order: templates.Template tells new nodes apart by it
     cdef object _sig  # (op, argument key, dtype, shape) for structure(), made on first use
 
     def __cinit__(self, *args, **kwargs):
@@ -605,7 +605,7 @@ def differentiable_order(Node root not None) -> list:
 
 
 def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
-    """The nodes of a graph.Template made anew on `inputs`: steps are (op, source positions,
+    """The nodes of a templates.Template made anew on `inputs`: steps are (op, source positions,
     arg, dtype, shape, move, requires_grad, custom-op input positions or None); a node is
     made without its constructor's argument parsing. copy_rule(rule, node, inputs) builds a
     custom op's argument (its rule object is copied per node, in Python)."""
@@ -950,11 +950,6 @@ cdef object _tracker_key(object tracker):
     return key
 
 
-def tracker_key(tracker) -> int:
-    """The small int that stands for a ShapeTracker in structural keys (see _tracker_key)."""
-    return _tracker_key(tracker)
-
-
 cdef tuple _signature(Node node):
     """What the schedule depends on in one pending node, apart from its sources. A constant is
     keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a custom op's
@@ -978,7 +973,7 @@ def gradient_structure(list order, list extra):
     `key` holds what the rules build from them (op, argument, dtype, shape, movement,
     requires_grad, sources by position; a source outside `order` by op, dtype, shape and
     view). Two backward passes with one key build the same gradient graph on their inputs, so
-    gradients.py copies the first one (graph.Template). key is None where a rule could build
+    gradients.py copies the first one (templates.Template). key is None where a rule could build
     something else: a custom op whose rule has no `replay_key` (a user's backward may read
     Python state that changes between calls)."""
     cdef unsigned long long walk = _new_walk()
@@ -1024,11 +1019,33 @@ def gradient_structure(list order, list extra):
 cdef void _gradient_leaf(Node node, unsigned long long walk, list inputs, list entries) except *:
     node._walk, node._pos = walk, len(inputs)
     inputs.append(node)
+    entries.append(_input_entry(node))
+
+
+cdef tuple _input_entry(Node node):
+    """What a graph built on `node` can depend on, without looking behind it: op, dtype,
+    shape, requires_grad, and for a view its tracker, movement and base shape (a movement
+    that undoes the view gives the base back), for a constant its value."""
     op = node.op
     if op is _VIEW:
-        entries.append((op, _tracker_key(node.arg), node.move, node.dtype, node.shape, node.requires_grad,
-                        _base(node).shape))
-    elif op is _CONST:
-        entries.append((op, repr(node.arg), node.dtype, node.shape, node.requires_grad))
-    else:
-        entries.append((op, node.dtype, node.shape, node.requires_grad))
+        return (op, _tracker_key(node.arg), node.move, node.dtype, node.shape, node.requires_grad,
+                _base(node).shape)
+    if op is _CONST:
+        return (op, repr(node.arg), node.dtype, node.shape, node.requires_grad)
+    return (op, node.dtype, node.shape, node.requires_grad)
+
+
+def inputs_key(list nodes) -> tuple:
+    """The structural key of a graph's inputs (templates.TemplateCache): per node its
+    _input_entry and the position of its first occurrence, so one tensor passed twice and two
+    equal tensors are told apart."""
+    cdef unsigned long long walk = _new_walk()
+    cdef list entries = []
+    cdef Node node
+    cdef Py_ssize_t i
+    for i in range(len(nodes)):
+        node = <Node?>nodes[i]
+        if node._walk != walk:
+            node._walk, node._pos = walk, i
+        entries.append((_input_entry(node), node._pos))
+    return tuple(entries)

@@ -19,8 +19,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from tinygradlike.dtypes import DType, dtypes
-from tinygradlike.graph import Node, Op, Template, buffer_node, const_node, next_serial, result_dtype
-from tinygradlike.scheduler import tracker_key
+from tinygradlike.graph import Node, Op, buffer_node, const_node, next_serial, result_dtype
+from tinygradlike.scheduler import inputs_key
+from tinygradlike.templates import TemplateCache
 from tinygradlike.view import ShapeTracker
 
 Scalar = int | float | bool
@@ -95,43 +96,31 @@ def replayable(fn):
     on the structure of its tensor arguments (op, dtype, shape, view, requires_grad, which
     arguments are the same tensor) and on its other arguments, which must be hashable.
 
-    The first call for a key runs `fn` and keeps its graph as a graph.Template; later calls
+    The first call for a key runs `fn` and keeps its graph as a templates.Template; later calls
     copy it onto their own tensors, one node construction per node, instead of running the
     Python of every op inside. A composite whose graph reads memory that is not an argument
-    (an upload inside it) or a user's custom op is not copied: graph.Template.record refuses
+    (an upload inside it) or a user's custom op is not copied: Template.record refuses
     it and every call runs `fn`. Results are the same either way."""
-    templates: dict = {}
+    templates = TemplateCache(256)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        nodes, shape_of_args, first = [], [], {}
-        for a in args:
-            if type(a) is Tensor:
-                n = a.node
-                view = n.op is Op.VIEW
-                shape_of_args.append((n.op, n.dtype, n.shape, n.requires_grad, tracker_key(n.arg) if view else None,
-                                      n.base.shape if view else None, first.setdefault(id(n), len(nodes))))
-                nodes.append(n)
-            else:
-                shape_of_args.append(a if not isinstance(a, Tensor) else _NOT_SEEN)
         if kwargs and any(isinstance(v, Tensor) for v in kwargs.values()):
             return fn(*args, **kwargs)  # tensors passed by keyword: built every time
-        key = (tuple(shape_of_args), tuple(kwargs.items()) if kwargs else None)
-        try:
-            known = templates.get(key, _NOT_SEEN) if _NOT_SEEN not in shape_of_args else None
-        except TypeError:  # an unhashable argument (a list of axes): build every time
-            known = None
-        if known is _NOT_SEEN or known is None:
+        nodes = [a.node for a in args if type(a) is Tensor]
+        if len(nodes) != sum(isinstance(a, Tensor) for a in args):
+            return fn(*args, **kwargs)  # a Tensor subclass: built every time
+        rest = tuple(_NOT_SEEN if type(a) is Tensor else a for a in args)
+        key = (inputs_key(nodes), rest, tuple(kwargs.items()) if kwargs else None)
+        known = templates.find(key)
+        if known is None:
             _runtime().count("composite_graphs_built")
             since = next_serial()
             out = fn(*args, **kwargs)
-            if known is _NOT_SEEN and type(out) is Tensor:
-                if len(templates) >= 256:
-                    templates.clear()
-                templates[key] = Template.record(nodes, [out.node], since)
+            templates.record(key, nodes, [out.node] if type(out) is Tensor else None, since)
             return out
         _runtime().count("composite_graphs_copied")
-        return Tensor(known.instantiate(nodes)[0])
+        return Tensor(known[0].instantiate(nodes)[0])
 
     return wrapper
 
