@@ -308,15 +308,13 @@ class Buffer:
     __slots__ = ("nbytes", "cl", "device", "_size")
 
     def __init__(self, nbytes: int, device: Device | None = None, _host: np.ndarray | None = None):
-        global _live_buffers
         if _host is not None:
             _refuse_upload_while_recording()
         if int(nbytes) < 0:
             raise ValueError(f"a Buffer needs nbytes >= 0, got {nbytes}")
-        self.device = device = device or get_device()
-        self.nbytes = int(nbytes)
-        self._size = max(self.nbytes, 1)  # OpenCL rejects size-0 buffers
-        pooled = device.pool.take(self._size)
+        device = device or get_device()
+        size = max(int(nbytes), 1)  # OpenCL rejects size-0 buffers
+        pooled = device.pool.take(size)
         if pooled is not None and _host is not None and not device.is_gpu:
             # an upload on a CPU device gets new memory filled at creation (COPY_HOST_PTR, ~1 us
             # for a batch): PoCL takes ~40 us to enqueue a write into pooled memory. The pooled
@@ -324,34 +322,33 @@ class Buffer:
             # writes asynchronously, so there the pooled memory is written.
             pooled = None
         if pooled is not None:
-            self.cl = pooled
             _counters["buffers_reused"] += 1
+            self._hold(pooled, int(nbytes), size, device)
             if _host is not None:
                 self.copyin(_host)
         else:
-            self.cl = _allocate(device, self._size, _host)
-        _live_buffers += 1
-        device.live_bytes += self._size
+            self._hold(_allocate(device, size, _host), int(nbytes), size, device)
 
     @classmethod
     def pooled(cls, nbytes: int, device: Device) -> Buffer:
-        """Buffer(nbytes, device) for a cached schedule's outputs (realize._run): the pool's
-        memory taken directly when it has a block of this size (the common case from the second
-        step on), without the general constructor's checks."""
+        """Buffer(nbytes, device) for a cached schedule's outputs (realize._run), without the
+        general constructor's checks: its sizes and device are known good."""
         size = nbytes if nbytes > 0 else 1
-        stack = device.pool.free.get(size)
-        if not stack:
-            return cls(nbytes, device)
-        global _live_buffers
-        pool = device.pool
-        pool.hits += 1
-        pool.pooled_bytes -= size
+        memory = device.pool.take(size)
+        if memory is None:
+            memory = _allocate(device, size, None)
+        else:
+            _counters["buffers_reused"] += 1
         buffer = cls.__new__(cls)
-        buffer.cl, buffer.nbytes, buffer._size, buffer.device = stack.pop(), nbytes, size, device
-        _counters["buffers_reused"] += 1
+        buffer._hold(memory, nbytes, size, device)
+        return buffer
+
+    def _hold(self, memory: cl.Buffer, nbytes: int, size: int, device: Device) -> None:
+        """Take `memory` (size bytes, nbytes of them used) as this Buffer's, and count it live."""
+        global _live_buffers
+        self.cl, self.nbytes, self._size, self.device = memory, nbytes, size, device
         _live_buffers += 1
         device.live_bytes += size
-        return buffer
 
     @classmethod
     def from_numpy(cls, arr: np.ndarray, device: Device | None = None) -> Buffer:
