@@ -172,7 +172,7 @@ def run_ref(prog: Program, noise_seed: int | None = None, native32: bool = False
         for inp in prog.inputs:
             env[inp.name] = R.leaf(inp.value, inp.requires_grad)
         for ins in prog.instrs:
-            env[ins.out] = OPS[ins.op].ref(R, [env[a] for a in ins.args], ins.params)
+            env[ins.out] = OPS[ins.op].ref(R, [R.use(env[a]) for a in ins.args], ins.params)
         if prog.grad is not None:
             env.update(_ref_gradients(R, prog.grad, env))
     return env

@@ -135,6 +135,23 @@ class _Round(torch.autograd.Function):
         return _Round.apply(g, ref, ctx.fp32, 1.0, None, None), None, None, None, None, None
 
 
+class _Contribution(torch.autograd.Function):
+    """The identity, whose backward rounds (and, in a noisy run, jitters) the gradient one use
+    of a value sends back, by that contribution's own size. The device rounds each
+    contribution before they are added: x/x sends back g/x and -g*x/x^2, which cancel, and
+    for x = 4e-26 each is 1e25, so the sum is 0 or a rounding error of 1e9 depending on the
+    order of operations. Rounding only the sum would claim a precision of 1e-12 there."""
+
+    @staticmethod
+    def forward(ctx, t, ref, fp32):
+        ctx.ref, ctx.fp32 = ref, fp32
+        return t.view_as(t)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _Round.apply(g, ctx.ref, ctx.fp32, 1.0, None, None), None, None
+
+
 class OutputDerivative(torch.autograd.Function):
     """f(x) for an f whose derivative is written with its output (exp: y, tanh: 1 - y*y,
     sigmoid: y*(1 - y)), using the device's rounded (and, in a noisy run, jittered) y in the
@@ -184,6 +201,12 @@ class Ref:
         if requires_grad:
             t.requires_grad_(True)
         return RV(t, dt)
+
+    def use(self, rv: RV) -> RV:
+        """`rv` as an op's operand: its gradient contribution rounded on its own (_Contribution)."""
+        if rv.dtype in FLOATS and rv.t.requires_grad and self.native is None:
+            return RV(_Contribution.apply(rv.t, self, rv.dtype == "float32"), rv.dtype)
+        return rv
 
     def const(self, c, dt: str) -> RV:
         return RV(torch.tensor(scalar_value(c, dt), dtype=self.storage(dt)), dt)
