@@ -15,7 +15,8 @@ Python object per visit. Sections:
 cimport cython
 from cpython.ref cimport PyObject
 from libc.math cimport cos, exp, log, pow, sin, sqrt, tanh
-from libc.stdlib cimport free, realloc
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdlib cimport free, malloc, realloc
 
 from numbers import Real
 
@@ -488,7 +489,8 @@ cdef class Node:
     cdef unsigned long long _walk  # the last walk (_node_walk) that visited this node
     cdef Py_ssize_t _pos           # its position in that walk's order
     cdef readonly unsigned long long serial  # creation order: templates.Template tells new nodes apart by it
-    cdef object _sig  # (op, argument key, dtype, shape) for structure(), made on first use
+    cdef long long _sig   # structure()'s id of (op, argument key, dtype, shape); 0: not made yet
+    cdef long long _mem   # the same for (dtype, shape), what a key holds of a memory node
 
     def __cinit__(self, *args, **kwargs):
         global _node_serial
@@ -606,7 +608,8 @@ def differentiable_order(Node root not None) -> list:
 
 def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
     """The nodes of a templates.Template made anew on `inputs`: steps are (op, source positions,
-    arg, dtype, shape, move, requires_grad, custom-op input positions or None); a node is
+    arg, dtype, shape, move, requires_grad, custom-op input positions or None, signature_id of
+    the recorded node); a node is
     made without its constructor's argument parsing. copy_rule(rule, node, inputs) builds a
     custom op's argument (its rule object is copied per node, in Python)."""
     cdef list nodes = list(inputs)
@@ -623,6 +626,7 @@ def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
         node.shape = step[4]
         node.move = step[5]
         node.requires_grad = step[6]
+        node._sig = step[8]  # the template node's signature id: the same op, arg, dtype and shape
         if step[7] is None:
             node.arg = step[2]
         else:
@@ -906,25 +910,76 @@ def structure(list outputs):
     the positions of its sources; a memory node is only its dtype and shape. Two graphs with
     one key get the same kernels, reading and writing the nodes at the same positions.
 
-    A constant is keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a
-    custom op's argument holds graph nodes, and its forward is the identity, so it is left out.
-    """
+    The key is a bytes string of 64-bit integers: per pending node its signature id
+    (signature_id), its number of sources and their positions; per memory node the negated id
+    of its (dtype, shape); then the outputs' positions. A dict hashes it once (bytes keep
+    their hash) and compares it with memcmp, so looking up a schedule costs microseconds for
+    a graph of hundreds of nodes, where a tuple of tuples took ~20 us to hash and compare."""
     cdef unsigned long long walk = _new_walk()
-    cdef list order = _node_order(outputs, True, False, walk), entries = []
+    cdef list order = _node_order(outputs, True, False, walk)
     cdef Node node, src
-    cdef Py_ssize_t i, pending = 0
-    for i in range(len(order)):
-        node = <Node>order[i]
-        if node.buffer is not None:
-            entries.append((node.dtype, node.shape))
-            continue
-        pending += 1
-        if node._sig is None:
-            node._sig = _signature(node)
-        entries.append((node._sig, tuple([(<Node>src)._pos for src in node.srcs])))
-    if not pending:
-        return None, order
-    return (tuple(entries), tuple([(<Node>node)._pos for node in outputs])), order
+    cdef Py_ssize_t i, k, n = len(order), used = 0, capacity = 4 * n + len(outputs) + 16, pending = 0
+    cdef long long* words = <long long*>malloc(capacity * sizeof(long long))
+    cdef long long* grown
+    if words == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            node = <Node>order[i]
+            if used + 2 + len(node.srcs) > capacity:
+                capacity = 2 * capacity + len(node.srcs) + 2
+                grown = <long long*>realloc(words, capacity * sizeof(long long))
+                if grown == NULL:
+                    raise MemoryError()
+                words = grown
+            if node.buffer is not None:
+                if node._mem == 0:
+                    node._mem = _intern((node.dtype, node.shape))
+                words[used] = -node._mem
+                used += 1
+                continue
+            pending += 1
+            if node._sig == 0:
+                node._sig = signature_id(node)
+            words[used] = node._sig
+            words[used + 1] = len(node.srcs)
+            used += 2
+            for k in range(len(node.srcs)):
+                words[used] = (<Node>node.srcs[k])._pos
+                used += 1
+        if not pending:
+            return None, order
+        if used + len(outputs) > capacity:
+            capacity = used + len(outputs)
+            grown = <long long*>realloc(words, capacity * sizeof(long long))
+            if grown == NULL:
+                raise MemoryError()
+            words = grown
+        for k in range(len(outputs)):
+            words[used] = (<Node>outputs[k])._pos
+            used += 1
+        return PyBytes_FromStringAndSize(<char*>words, used * sizeof(long long)), order
+    finally:
+        free(words)
+
+
+cdef dict _interned = {}
+cdef long long _interned_count = 0
+
+
+cdef long long _intern(object value) except -1:
+    """A positive int per distinct (hashable) value while the table lasts. When the table is
+    cleared (it is bounded), values get new ids and ids are never reused: a stale id can only
+    make a key miss (a schedule built again), never match a different graph."""
+    global _interned_count
+    found = _interned.get(value)
+    if found is not None:
+        return found
+    if len(_interned) >= 1 << 20:
+        _interned.clear()
+    _interned_count += 1
+    _interned[value] = _interned_count
+    return _interned_count
 
 
 cdef dict _tracker_keys = {}
@@ -950,10 +1005,13 @@ cdef object _tracker_key(object tracker):
     return key
 
 
-cdef tuple _signature(Node node):
-    """What the schedule depends on in one pending node, apart from its sources. A constant is
-    keyed by repr, so 0.0 and -0.0 (equal in Python, not in a kernel) differ; a custom op's
-    argument holds graph nodes, and its forward is the identity, so it is left out."""
+cpdef long long signature_id(Node node) except -1:
+    """The id (_intern) of what the schedule depends on in one pending node, apart from its
+    sources: op, argument, dtype, shape. A constant is keyed by repr, so 0.0 and -0.0 (equal
+    in Python, not in a kernel) differ; a custom op's argument holds graph nodes, and its
+    forward is the identity, so it is left out."""
+    if node._sig != 0:
+        return node._sig
     op = node.op
     if op is _CONST:
         arg = repr(node.arg)
@@ -963,7 +1021,8 @@ cdef tuple _signature(Node node):
         arg = _tracker_key(node.arg)
     else:
         arg = node.arg
-    return (op, arg, node.dtype, node.shape)
+    node._sig = _intern((op, arg, node.dtype, node.shape))
+    return node._sig
 
 
 def gradient_structure(list order, list extra):

@@ -14,7 +14,7 @@ import copy
 import weakref
 
 from tinygradlike.graph import Node, Op
-from tinygradlike.scheduler import copy_graph, toposort
+from tinygradlike.scheduler import copy_graph, signature_id, toposort
 
 
 class Template:
@@ -57,7 +57,7 @@ class Template:
                     return None
                 arg, custom = rule, tuple(slot[id(n)] for n in rule_inputs)
             steps.append((node.op, tuple(slot[id(s)] for s in node.srcs), arg, node.dtype, node.shape,
-                          node.move, node.requires_grad, custom))
+                          node.move, node.requires_grad, custom, signature_id(node)))
             slot[id(node)] = len(inputs) + len(steps) - 1
         return Template(steps, tuple(slot[id(node)] for node in outputs))
 
