@@ -415,6 +415,15 @@ def test_tensors_on_two_devices_do_not_meet_in_one_kernel(on_other_device):
     np.testing.assert_array_equal((here * 2).numpy(), [6.0, 8.0])  # and the engine goes on
 
 
+def test_a_cached_schedule_refuses_memory_on_another_device(on_other_device):
+    weights = Tensor([[1.0, 2.0]])
+    np.testing.assert_array_equal((Tensor([3.0, 4.0]).reshape(2, 1) @ weights).numpy(), [[3, 6], [4, 8]])
+    there = on_other_device([1.0, 2.0])  # the same graph structure: the cached schedule's fast path
+    with pytest.raises(ValueError, match="on the device that runs it"):
+        (there.reshape(2, 1) @ weights).numpy()
+    np.testing.assert_array_equal((Tensor([5.0, 6.0]).reshape(2, 1) @ weights).numpy(), [[5, 10], [6, 12]])
+
+
 # --- found by the fuzzer ----------------------------------------------------------------------------
 
 def test_package_names_are_what_users_want_whatever_was_imported_first():
