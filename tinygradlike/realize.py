@@ -71,7 +71,7 @@ def plan(outputs: list[Node]) -> tuple[list[KernelGroup], Callable[[Node], bool]
     def is_load(node: Node) -> bool:
         return is_memory(node) or id(node) in stored
 
-    return merge_siblings(groups, is_load), is_load
+    return merge_siblings(groups), is_load
 
 
 def realize(outputs: list[Node]) -> None:

@@ -8,7 +8,7 @@ Python object per visit. Sections:
 1. Scalar graphs: `ScalarNode` (the C half of `tinygradlike.Value`), `apply`, realize, backward.
 2. Generic `toposort(roots)` over any objects with a `srcs` tuple (the tensor graph uses it).
 3. The tensor graph's `Node`, an extension type.
-4. Kernel grouping of tensor graphs (`group_kernels`, the rules in schedule.py).
+4. Kernel grouping of tensor graphs (`group_kernels`, `merge_siblings`, with the rules).
 5. Structural keys of tensor graphs (`structure`, `gradient_structure`), under which
    realize.py caches schedules and gradients.py copies backward passes.
 """
@@ -638,12 +638,53 @@ def copy_graph(list steps, list inputs, tuple outputs, copy_rule) -> list:
 # =============================================================================================
 # 4. Kernel grouping (tensor graphs)
 # =============================================================================================
-# The rules are written out in tinygradlike/schedule.py, which wraps this function.
+# Which nodes of a pending graph get their own memory, and which are fused into the kernel
+# that reads them. tests/test_fusion.py pins the rules down by kernel counts; each rule is
+# applied by the function named beside it:
+#
+# 1. Elementwise nodes are inlined into every kernel that reads them (recomputed, never
+#    stored), unless they are an output or a matmul operand, or rule 5 stores them.
+#                                                                        (_assign_owners)
+# 2. A REDUCE or MATMUL node is stored, unless all its uses flow, through identity views and
+#    inlined elementwise nodes, into exactly one stored elementwise node: then that node's
+#    kernel *is* the reduce/matmul kernel, with the elementwise chain as its epilogue.
+#                                                                        (_assign_owners)
+#    b. A MATMUL stored on its own whose one use is an elementwise node (a linear layer's
+#       bias add) stores that node instead.                    (_store_matmul_epilogues)
+# 3. Everything a kernel reads that is not inlined is memory: a realized buffer, or a node
+#    stored by an earlier kernel of the same schedule.
+# 4. Stored elementwise nodes of one shape share a kernel when the later one's inputs are all
+#    ready by the time the earlier one runs: one kernel writes several outputs, like an
+#    optimizer's m, v and new weights.                                    (merge_siblings)
+# 5. Kernels have a bounded size, so a long lazy chain costs compile time linear in its
+#    length (PoCL's compile time grows faster than linearly with a kernel's size: 200 fused
+#    tanh/mul nodes took 1.4 s, 400 took 3.8 s, 800 took 17 s).           (_bound_kernels)
+#    a. a kernel computes at most `max_ops` nodes and reads at most `max_inputs` buffers
+#       (OpenCL limits a kernel's parameters); past that, its largest inlined source is stored;
+#    b. an elementwise node of more than `shared_ops` nodes that several nodes read is stored
+#       once, not recomputed by each (a backward pass would inline the forward chain again);
+#    c. rule 4 merges two kernels only while the merged one stays within a.
+#
+# An elementwise prologue is therefore fused into a reduce for free (rule 1); matmul operands
+# are read through strided views (transposes and broadcasts cost nothing) but must be memory,
+# because the fast matmul kernel loads whole rows of them with vector loads.
+#
+# The work runs on arrays indexed by a node's position in one walk (Node._pos): per node its
+# kind, whether it is stored, which kernel computes it; its sources and its uses as
+# compressed lists (CSR). No dict or set keyed by id() is built.
 
 from tinygradlike.graph import ELEMENTWISE, Op
 
 cdef object _DETACH = Op.DETACH, _VIEW = Op.VIEW, _CUSTOM = Op.CUSTOM, _CONST = Op.CONST
 cdef object _REDUCE = Op.REDUCE, _MATMUL = Op.MATMUL
+
+cdef enum:
+    K_VIEW = 0     # an edge (a way of reading its base), never a consumer or a kernel
+    K_CONST        # a number, inlined everywhere
+    K_MEMORY       # computed or uploaded: read, never computed
+    K_ELEMENTWISE
+    K_REDUCE       # a kernel core: REDUCE
+    K_MATMUL       # a kernel core whose operands must be memory
 
 
 cdef inline bint _is_memory(Node node):
@@ -662,240 +703,439 @@ cdef inline bint _in_place(Node view):
     return view.op is _VIEW and view.arg.is_contiguous and view.arg.size == _base(view).size
 
 
-cdef bint _is_identity_view(object view):
-    """A use through no view, or through a view that keeps every element in place."""
-    return view is None or _in_place(<Node>view)
+cdef class _Ints:
+    """A growable C array of Py_ssize_t, freed with the object."""
+    cdef Py_ssize_t* v
+    cdef Py_ssize_t n, cap
+
+    def __cinit__(self, Py_ssize_t n, Py_ssize_t fill):
+        cdef Py_ssize_t i
+        self.cap = n if n > 4 else 4
+        self.v = <Py_ssize_t*>malloc(self.cap * sizeof(Py_ssize_t))
+        if self.v == NULL:
+            raise MemoryError()
+        self.n = n
+        for i in range(n):
+            self.v[i] = fill
+
+    def __dealloc__(self):
+        free(self.v)
+
+    cdef int push(self, Py_ssize_t x) except -1:
+        cdef Py_ssize_t* grown
+        if self.n == self.cap:
+            grown = <Py_ssize_t*>realloc(self.v, 2 * self.cap * sizeof(Py_ssize_t))
+            if grown == NULL:
+                raise MemoryError()
+            self.v, self.cap = grown, 2 * self.cap
+        self.v[self.n] = x
+        self.n += 1
+        return 0
 
 
-cdef object _common_owner(list node_uses, dict owner):
-    """The one stored elementwise node all these uses flow into in place, or None."""
-    cdef object target = None, view, consumer_owner
-    cdef Node consumer
-    for consumer, view in node_uses:
-        if consumer.op not in ELEMENTWISE or not _is_identity_view(view):
-            return None
-        consumer_owner = owner.get(id(consumer))
-        if consumer_owner is None or (target is not None and consumer_owner is not target):
-            return None
-        target = consumer_owner
-    return target
+cdef class _Graph:
+    """One walk of a pending graph as arrays by position: kind, base (the node a VIEW reads,
+    else itself), flat (a VIEW that keeps every element in place), sources and uses (CSR)."""
+    cdef list order
+    cdef Py_ssize_t n
+    cdef _Ints kind, base, flat, src_start, srcs, use_start, use_consumer, use_view
+
+    def __cinit__(self, list roots, bint stop_at_memory):
+        cdef Node node
+        cdef Py_ssize_t i, k, p, b, n, total = 0
+        self.order = _node_order(roots, stop_at_memory, False, _new_walk())
+        self.n = n = len(self.order)
+        self.kind, self.base, self.flat = _Ints(n, 0), _Ints(n, 0), _Ints(n, 0)
+        self.src_start, self.srcs = _Ints(n + 1, 0), _Ints(0, 0)
+        for i in range(n):
+            node = <Node>self.order[i]
+            self.kind.v[i] = _kind_of(node)
+            self.base.v[i] = _base(node)._pos
+            self.flat.v[i] = node.op is _VIEW and _in_place(node)
+            if self.kind.v[i] != K_MEMORY:  # a memory node's sources are not in the walk
+                for k in range(len(node.srcs)):
+                    self.srcs.push((<Node>node.srcs[k])._pos)
+            self.src_start.v[i + 1] = self.srcs.n
+        # uses: per base, (consumer, view or -1) of every non-VIEW node reading it, in walk
+        # order, so the uses by one consumer sit together
+        self.use_start = _Ints(n + 1, 0)
+        for i in range(n):
+            if self.kind.v[i] != K_VIEW:
+                for k in range(self.src_start.v[i], self.src_start.v[i + 1]):
+                    self.use_start.v[self.base.v[self.srcs.v[k]] + 1] += 1
+        for i in range(n):
+            self.use_start.v[i + 1] += self.use_start.v[i]
+        total = self.use_start.v[n]
+        self.use_consumer, self.use_view = _Ints(total, 0), _Ints(total, 0)
+        cdef _Ints fill = _Ints(n, 0)
+        for i in range(n):
+            fill.v[i] = self.use_start.v[i]
+        for i in range(n):
+            if self.kind.v[i] == K_VIEW:
+                continue
+            for k in range(self.src_start.v[i], self.src_start.v[i + 1]):
+                p = self.srcs.v[k]
+                b = self.base.v[p]
+                self.use_consumer.v[fill.v[b]] = i
+                self.use_view.v[fill.v[b]] = p if self.kind.v[p] == K_VIEW else -1
+                fill.v[b] += 1
+
+    cdef inline bint identity(self, Py_ssize_t view):
+        """A use through no view (-1), or through one that keeps every element in place."""
+        return view < 0 or self.flat.v[view]
+
+    cdef inline bint through_place(self, Py_ssize_t src):
+        """Reading source `src` reads its base element for element (not a reshuffling VIEW)."""
+        return self.kind.v[src] != K_VIEW or self.flat.v[src]
+
+
+cdef char _kind_of(Node node):
+    if node.op is _VIEW:
+        return K_VIEW
+    if _is_memory(node):
+        return K_MEMORY
+    if node.op is _CONST:
+        return K_CONST
+    if node.op in ELEMENTWISE:
+        return K_ELEMENTWISE
+    return K_MATMUL if node.op is _MATMUL else K_REDUCE
 
 
 def group_kernels(list outputs, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64,
                   Py_ssize_t shared_ops=32) -> list:
-    """Split the pending graph behind `outputs` into kernels: a list of (root, core) in run
-    order, where `root` is the node the kernel writes and `core` its REDUCE/MATMUL (or None).
-
-    No kernel computes more than `max_ops` nodes or reads more than `max_inputs` buffers, and an
-    elementwise node of more than `shared_ops` nodes that several nodes read is stored once
-    (rule 5 in tinygradlike/schedule.py)."""
-    cdef list order = toposort(outputs, stop_at_memory=True)
-    cdef dict uses = {}, owner, fused_core
-    cdef set stored = set()
-    cdef Node node, src, base, o
-    cdef object view, core
-    cdef list groups = []
-    for node in order:  # uses[id(base)] = [(consumer, view or None)]: VIEWs are edges, not consumers
-        if node.op is _VIEW or _is_memory(node):
-            continue
-        for src in node.srcs:
-            if src.op is _VIEW:
-                base, view = _base(src), src
-            else:
-                base, view = src, None
-            uses.setdefault(id(base), []).append((node, view))
-    for o in outputs:
-        if not _is_memory(_base(o)):
-            stored.add(id(_base(o)))
-    cdef set requested = set(stored)
-    owner, fused_core = _assign_owners(order, uses, stored)
-    if _store_matmul_epilogues(order, uses, stored, owner, requested):
-        owner, fused_core = _assign_owners(order, uses, stored)
-    if _bound_kernels(order, uses, stored, max_ops, max_inputs, shared_ops):
+    """Split the pending graph behind `outputs` into kernels by rules 1, 2, 3 and 5: a list of
+    (root, core) in run order, where `root` is the node the kernel writes and `core` its
+    REDUCE/MATMUL (or None). Rule 4 (merge_siblings) then merges elementwise kernels."""
+    cdef _Graph g = _Graph(outputs, True)
+    cdef Py_ssize_t i, b, n = g.n
+    cdef _Ints stored = _Ints(n, 0), requested, owner = _Ints(n, -1), core = _Ints(n, -1)
+    for i in range(len(outputs)):
+        b = _base(<Node>outputs[i])._pos
+        if g.kind.v[b] != K_MEMORY:
+            stored.v[b] = 1
+    requested = _Ints(n, 0)
+    for i in range(n):
+        requested.v[i] = stored.v[i]
+    _assign_owners(g, stored, owner, core)
+    if _store_matmul_epilogues(g, stored, owner, requested):
+        _assign_owners(g, stored, owner, core)
+    if _bound_kernels(g, stored, max_ops, max_inputs, shared_ops):
         # new stored nodes change which kernel each inlined node and each reduce belongs to;
         # `stored` only grew, so a reduce stored before stays stored
-        owner, fused_core = _assign_owners(order, uses, stored)
-    for node in order:
-        if id(node) in stored and not _is_memory(node):
-            core = fused_core.get(id(node))
-            if core is None and (node.op is _REDUCE or node.op is _MATMUL):
-                core = node
-            groups.append((node, core))
+        _assign_owners(g, stored, owner, core)
+    cdef list groups = []
+    for i in range(n):
+        if stored.v[i] and g.kind.v[i] != K_MEMORY:
+            if core.v[i] >= 0:
+                groups.append((g.order[i], g.order[core.v[i]]))
+            elif g.kind.v[i] == K_REDUCE or g.kind.v[i] == K_MATMUL:
+                groups.append((g.order[i], g.order[i]))
+            else:
+                groups.append((g.order[i], None))
     return groups
 
 
-cdef tuple _assign_owners(list order, dict uses, set stored):
+cdef Py_ssize_t _common_owner(_Graph g, Py_ssize_t node, _Ints owner):
+    """The one stored elementwise node all uses of `node` flow into in place, or -1."""
+    cdef Py_ssize_t u, consumer, target = -1
+    for u in range(g.use_start.v[node], g.use_start.v[node + 1]):
+        consumer = g.use_consumer.v[u]
+        if g.kind.v[consumer] != K_ELEMENTWISE or not g.identity(g.use_view.v[u]):
+            return -1
+        if owner.v[consumer] < 0 or (target >= 0 and owner.v[consumer] != target):
+            return -1
+        target = owner.v[consumer]
+    return target
+
+
+cdef int _assign_owners(_Graph g, _Ints stored, _Ints owner, _Ints core) except -1:
     """Rules 1 and 2, consumers before sources: each elementwise node gets the stored node whose
-    kernel computes it (None: it is inlined into several kernels); each REDUCE/MATMUL is fused
-    into the one stored elementwise node its uses flow into, or stored itself (added to
-    `stored`). Returns (owner, fused_core: id(stored root) -> its core)."""
-    cdef dict owner = {}, fused_core = {}
-    cdef Node node, src
-    cdef object view, target
-    cdef list node_uses
-    for node in reversed(order):  # consumers before their sources
-        if node.op is _VIEW or node.op is _CONST or _is_memory(node):
+    kernel computes it (owner -1: it is inlined into several kernels); each REDUCE/MATMUL is
+    fused into the one stored elementwise node its uses flow into (core[that node] = it), or
+    stored itself. An elementwise node a MATMUL reads is stored (a matmul operand is memory)."""
+    cdef Py_ssize_t i, u, target
+    cdef char kind
+    for i in range(g.n):
+        owner.v[i] = -1
+        core.v[i] = -1
+    for i in range(g.n - 1, -1, -1):
+        kind = g.kind.v[i]
+        if kind == K_VIEW or kind == K_CONST or kind == K_MEMORY:
             continue
-        node_uses = uses.get(id(node), [])
-        if node.op in ELEMENTWISE:
-            for src, view in node_uses:
-                if src.op is _MATMUL:  # the fast matmul reads its operands from memory
-                    stored.add(id(node))
-            owner[id(node)] = node if id(node) in stored else _common_owner(node_uses, owner)
+        if kind == K_ELEMENTWISE:
+            for u in range(g.use_start.v[i], g.use_start.v[i + 1]):
+                if g.kind.v[g.use_consumer.v[u]] == K_MATMUL:
+                    stored.v[i] = 1
+            owner.v[i] = i if stored.v[i] else _common_owner(g, i, owner)
             continue
-        target = None if id(node) in stored else _common_owner(node_uses, owner)
-        if target is not None and id(target) not in fused_core:
-            fused_core[id(target)] = node
-            owner[id(node)] = target
+        target = -1 if stored.v[i] else _common_owner(g, i, owner)
+        if target >= 0 and core.v[target] < 0:
+            core.v[target] = i
+            owner.v[i] = target
         else:
-            stored.add(id(node))
-            owner[id(node)] = None
-    return owner, fused_core
+            stored.v[i] = 1
+    return 0
 
 
-cdef bint _store_matmul_epilogues(list order, dict uses, set stored, dict owner, set requested):
-    """Rule 2b: a MATMUL stored on its own whose one use is an elementwise node (the bias add
-    of a linear layer, read by several kernels) stores that node instead. Its kernel is the
-    same matmul kernel, writing the epilogue's value; the kernels that read it read memory
-    instead of recomputing it, and a later read of it (the logits after a training step)
-    needs no kernel. `requested`: the outputs, which stay stored. Returns whether anything
+cdef bint _store_matmul_epilogues(_Graph g, _Ints stored, _Ints owner, _Ints requested) except -1:
+    """Rule 2b: a MATMUL stored on its own whose one use is an elementwise node of its shape
+    (the bias add of a linear layer, read by several kernels) stores that node instead. Its
+    kernel is the same matmul kernel, writing the epilogue's value; the kernels that read it
+    read memory instead of recomputing it, and a later read of it (the logits after a
+    training step) needs no kernel. `requested` (the outputs) stay stored. Whether anything
     changed."""
-    cdef Node node, consumer
-    cdef object view
-    cdef list node_uses
+    cdef Py_ssize_t i, u, consumer
     cdef bint changed = False
-    for node in order:
-        if (node.op is not _MATMUL or _is_memory(node) or owner.get(id(node)) is not None
-                or id(node) in requested):
+    for i in range(g.n):
+        if g.kind.v[i] != K_MATMUL or owner.v[i] >= 0 or requested.v[i]:
             continue
-        node_uses = uses.get(id(node), [])
-        if len(node_uses) != 1:
+        u = g.use_start.v[i]
+        if g.use_start.v[i + 1] - u != 1:
             continue
-        consumer, view = node_uses[0]
-        if (consumer.op in ELEMENTWISE and id(consumer) not in stored
-                and (view is None or _is_identity_view(view)) and consumer.shape == node.shape):
-            stored.add(id(consumer))
-            stored.discard(id(node))  # rule 2 fuses it into the consumer's kernel now
+        consumer = g.use_consumer.v[u]
+        if (g.kind.v[consumer] == K_ELEMENTWISE and not stored.v[consumer] and g.identity(g.use_view.v[u])
+                and (<Node>g.order[consumer]).shape == (<Node>g.order[i]).shape):
+            stored.v[consumer] = 1
+            stored.v[i] = 0  # rule 2 fuses it into the consumer's kernel now
             changed = True
     return changed
 
 
-cdef inline bint _is_load(Node node, set stored):
-    return _is_memory(node) or id(node) in stored
+cdef inline bint _is_load(_Graph g, Py_ssize_t node, _Ints stored):
+    return g.kind.v[node] == K_MEMORY or stored.v[node]
 
 
-cdef bint _bound_kernels(list order, dict uses, set stored, Py_ssize_t max_ops,
-                         Py_ssize_t max_inputs, Py_ssize_t shared_ops) except -1:
+cdef bint _bound_kernels(_Graph g, _Ints stored, Py_ssize_t max_ops, Py_ssize_t max_inputs,
+                         Py_ssize_t shared_ops) except -1:
     """Rule 5, sources before consumers: store elementwise nodes (and unfuse reduces) until no
     kernel computes more than `max_ops` nodes or reads more than `max_inputs` buffers, and store
     shared nodes of more than `shared_ops` nodes. Adds to `stored`; True if it added anything.
 
-    ops[id] and loads[id] are upper bounds on the size of a node's inlined cone: nodes computed,
+    ops[i] and loads[i] are upper bounds on the size of a node's inlined cone: nodes computed,
     buffers read. Summing the sources' bounds costs O(1) per node but counts a shared part
     twice; only when that sum is over a limit is the cone walked to count it exactly."""
-    cdef dict ops = {}, loads = {}
-    cdef Node node
-    cdef object victim
-    cdef Py_ssize_t n_ops, n_loads, tries
+    cdef _Ints ops = _Ints(g.n, 0), loads = _Ints(g.n, 0), seen = _Ints(2 * g.n, 0), read = _Ints(g.n, 0)
+    cdef _Ints stack = _Ints(0, 0)
+    cdef Py_ssize_t i, tries, victim, n_ops = 0, n_loads = 0, stamp = 0
+    cdef char kind
     cdef bint added = False
-    for node in order:
-        if node.op is _VIEW or node.op is _CONST or _is_memory(node):
+    for i in range(g.n):
+        kind = g.kind.v[i]
+        if kind == K_VIEW or kind == K_CONST or kind == K_MEMORY:
             continue
         for tries in range(4):  # at most 3 sources to store, then the cone is its sources' loads
-            n_ops, n_loads = _summed_cone(node, stored, ops, loads)
+            n_ops, n_loads = _summed_cone(g, i, stored, ops, loads)
             if n_ops > max_ops or n_loads > max_inputs:
-                n_ops, n_loads = _exact_cone(node, stored, max_ops, max_inputs)
+                stamp += 1
+                n_ops, n_loads = _exact_cone(g, i, stored, max_ops, max_inputs, seen, read, stack, stamp)
             if n_ops <= max_ops and n_loads <= max_inputs:
                 break
-            victim = _largest_inlined_source(node, stored, ops)
-            if victim is None:
+            victim = _largest_inlined_source(g, i, stored, ops)
+            if victim < 0:
                 break
-            stored.add(id(victim))
+            stored.v[victim] = 1
             added = True
-        ops[id(node)] = n_ops
-        loads[id(node)] = n_loads
-        if (n_ops > shared_ops and node.op in ELEMENTWISE and id(node) not in stored
-                and _consumer_count(uses.get(id(node), ())) > 1):
-            stored.add(id(node))
+        ops.v[i] = n_ops
+        loads.v[i] = n_loads
+        if (n_ops > shared_ops and kind == K_ELEMENTWISE and not stored.v[i]
+                and _consumer_count(g, i) > 1):
+            stored.v[i] = 1
             added = True
     return added
 
 
-cdef tuple _summed_cone(Node node, set stored, dict ops, dict loads):
+cdef (Py_ssize_t, Py_ssize_t) _summed_cone(_Graph g, Py_ssize_t node, _Ints stored, _Ints ops, _Ints loads):
     """Upper bounds (nodes computed, buffers read) of the kernel computing `node`: one plus the
     sum over its distinct sources (a source read both in place and reshuffled counts twice)."""
-    cdef Py_ssize_t n_ops = 1, n_loads = 0
-    cdef Node src, base
-    cdef object key
-    cdef list seen = []
-    for src in node.srcs:
-        base = _base(src)
-        key = (id(base), src.op is not _VIEW or _in_place(src))
-        if base.op is _CONST or key in seen:
+    cdef Py_ssize_t n_ops = 1, n_loads = 0, k, j, src, b
+    cdef bint flat, repeated
+    for k in range(g.src_start.v[node], g.src_start.v[node + 1]):
+        src = g.srcs.v[k]
+        b, flat = g.base.v[src], g.through_place(src)
+        if g.kind.v[b] == K_CONST:
             continue
-        seen.append(key)
-        if _is_load(base, stored):
+        repeated = False
+        for j in range(g.src_start.v[node], k):  # at most three sources: a scan is enough
+            if g.base.v[g.srcs.v[j]] == b and g.through_place(g.srcs.v[j]) == flat:
+                repeated = True
+        if repeated:
+            continue
+        if _is_load(g, b, stored):
             n_loads += 1
         else:
-            n_ops += ops[id(base)]
-            n_loads += loads[id(base)]
+            n_ops += ops.v[b]
+            n_loads += loads.v[b]
     return n_ops, n_loads
 
 
-cdef tuple _exact_cone(Node root, set stored, Py_ssize_t max_ops, Py_ssize_t max_inputs):
+cdef (Py_ssize_t, Py_ssize_t) _exact_cone(_Graph g, Py_ssize_t root, _Ints stored, Py_ssize_t max_ops,
+                                          Py_ssize_t max_inputs, _Ints seen, _Ints read, _Ints stack,
+                                          Py_ssize_t stamp):
     """(nodes computed, buffers read) by the kernel computing `root`. A node counts once per way
     it is read: in place, or through reshuffling views (codegen computes it once per index
     pattern, so `y + y.T` computes y twice). Stops once a limit is passed: the walk costs
-    O(max_ops + max_inputs)."""
-    cdef Py_ssize_t n_ops = 0
-    cdef set seen = {(id(root), True)}, read = set()
-    cdef list stack = [(root, True)]
-    cdef Node node, src, base
-    cdef object key
+    O(max_ops + max_inputs). seen[2 * node + in place], read[node] and `stack` are scratch,
+    marked with `stamp`."""
+    cdef Py_ssize_t n_ops = 0, n_read = 0, item, node, k, src, b, key
     cdef bint in_place
-    while stack:
-        node, in_place = stack.pop()
+    stack.n = 0
+    seen.v[2 * root + 1] = stamp
+    stack.push(2 * root + 1)
+    while stack.n:
+        stack.n -= 1
+        item = stack.v[stack.n]
+        node, in_place = item // 2, item % 2
         n_ops += 1
         if n_ops > max_ops:
             break
-        for src in node.srcs:
-            base = _base(src)
-            if base.op is _CONST:
+        for k in range(g.src_start.v[node], g.src_start.v[node + 1]):
+            src = g.srcs.v[k]
+            b = g.base.v[src]
+            if g.kind.v[b] == K_CONST:
                 continue
-            if _is_load(base, stored):
-                read.add(id(base))
-                if len(read) > max_inputs:
-                    break
+            if _is_load(g, b, stored):
+                if read.v[b] != stamp:
+                    read.v[b] = stamp
+                    n_read += 1
+                    if n_read > max_inputs:
+                        break
                 continue
-            key = (id(base), in_place and (src.op is not _VIEW or _in_place(src)))
-            if key not in seen:
-                seen.add(key)
-                stack.append((base, key[1]))
-        if len(read) > max_inputs:
+            key = 2 * b + (in_place and g.through_place(src))
+            if seen.v[key] != stamp:
+                seen.v[key] = stamp
+                stack.push(key)
+        if n_read > max_inputs:
             break
-    return n_ops, len(read)
+    return n_ops, n_read
 
 
-cdef object _largest_inlined_source(Node node, set stored, dict ops):
-    """The computed (not stored) source of `node` with the biggest cone, or None."""
-    cdef Node src, base
-    cdef object best = None
-    cdef Py_ssize_t best_ops = -1
-    for src in node.srcs:
-        base = _base(src)
-        if base.op is _CONST or _is_load(base, stored):
+cdef Py_ssize_t _largest_inlined_source(_Graph g, Py_ssize_t node, _Ints stored, _Ints ops):
+    """The computed (not stored) source of `node` with the biggest cone, or -1."""
+    cdef Py_ssize_t k, b, best = -1, best_ops = -1
+    for k in range(g.src_start.v[node], g.src_start.v[node + 1]):
+        b = g.base.v[g.srcs.v[k]]
+        if g.kind.v[b] == K_CONST or _is_load(g, b, stored):
             continue
-        if ops[id(base)] > best_ops:
-            best, best_ops = base, ops[id(base)]
+        if ops.v[b] > best_ops:
+            best, best_ops = b, ops.v[b]
     return best
 
 
-cdef Py_ssize_t _consumer_count(object node_uses):
-    cdef set consumers = set()
-    cdef object consumer, view
-    for consumer, view in node_uses:
-        consumers.add(id(consumer))
-    return len(consumers)
+cdef Py_ssize_t _consumer_count(_Graph g, Py_ssize_t node):
+    """How many nodes read `node` (a consumer's uses are listed together)."""
+    cdef Py_ssize_t u, count = 0, last = -1
+    for u in range(g.use_start.v[node], g.use_start.v[node + 1]):
+        if g.use_consumer.v[u] != last:
+            last = g.use_consumer.v[u]
+            count += 1
+    return count
+
+
+def merge_siblings(list roots, list elementwise, Py_ssize_t max_ops=128, Py_ssize_t max_inputs=64) -> list:
+    """Rule 4: for each kernel of group_kernels (its root, whether it is elementwise), the index
+    of the earlier kernel it is merged into, or -1. An elementwise kernel joins the latest
+    earlier one of the same shape that can also compute it: everything it reads is memory
+    written before that kernel runs, or that kernel's own results read in place. Rule 5c:
+    only while the merged kernel computes at most `max_ops` nodes and passes at most
+    `max_inputs` + 1 buffers."""
+    cdef _Graph g = _Graph(roots, True)
+    cdef Py_ssize_t n = g.n, i, j, r, target, count, buffers, stamp = 0
+    cdef _Ints stored = _Ints(n, 0), written_at = _Ints(n, -1), read_mark = _Ints(n, 0)
+    cdef _Ints read_in_place = _Ints(n, 0), other_mark = _Ints(n, 0), seen = _Ints(2 * n, 0)
+    cdef _Ints reads = _Ints(0, 0), stack = _Ints(0, 0), n_ops_of = _Ints(0, 0), n_roots = _Ints(0, 0)
+    cdef _Ints kernel_of = _Ints(0, 0)  # kernel i: index of its first group (its root and kind)
+    cdef list kernel_reads = [], targets = []
+    cdef _Ints mine
+    cdef Py_ssize_t n_ops
+    cdef bint ready
+    for i in range(len(roots)):
+        stored.v[(<Node>roots[i])._pos] = 1
+    for i in range(len(roots)):
+        stamp += 1
+        n_ops = _sibling_cone(g, (<Node>roots[i])._pos, stored, reads, read_mark, read_in_place, seen, stack, stamp)
+        target = -1
+        if elementwise[i]:
+            for j in range(len(kernel_reads) - 1, -1, -1):
+                ready = True
+                for r in range(reads.n):
+                    if not (written_at.v[reads.v[r]] < j or (written_at.v[reads.v[r]] == j and read_in_place.v[reads.v[r]])):
+                        ready = False
+                        break
+                if not ready:
+                    break  # something it reads is written by kernel j or later: no earlier one can
+                if not elementwise[kernel_of.v[j]] or (<Node>roots[kernel_of.v[j]]).shape != (<Node>roots[i]).shape:
+                    continue
+                mine = <_Ints>kernel_reads[j]
+                count = reads.n
+                for r in range(mine.n):  # |reads of j  U  reads of this one|
+                    if read_mark.v[mine.v[r]] != stamp:
+                        count += 1
+                buffers = count + n_roots.v[j] + 1
+                if n_ops_of.v[j] + n_ops <= max_ops and buffers <= max_inputs + 1:
+                    target = j
+                    break
+        targets.append(kernel_of.v[target] if target >= 0 else -1)
+        if target < 0:
+            written_at.v[(<Node>roots[i])._pos] = len(kernel_reads)
+            mine = _Ints(0, 0)
+            for r in range(reads.n):
+                mine.push(reads.v[r])
+            kernel_reads.append(mine)
+            kernel_of.push(i)
+            n_ops_of.push(n_ops)
+            n_roots.push(1)
+        else:
+            written_at.v[(<Node>roots[i])._pos] = target
+            mine = <_Ints>kernel_reads[target]
+            stamp += 1
+            for r in range(mine.n):
+                other_mark.v[mine.v[r]] = stamp
+            for r in range(reads.n):
+                if other_mark.v[reads.v[r]] != stamp:
+                    mine.push(reads.v[r])
+            n_ops_of.v[target] += n_ops
+            n_roots.v[target] += 1
+    return targets
+
+
+cdef Py_ssize_t _sibling_cone(_Graph g, Py_ssize_t root, _Ints stored, _Ints reads, _Ints read_mark,
+                              _Ints read_in_place, _Ints seen, _Ints stack, Py_ssize_t stamp) except -1:
+    """The memory the kernel for `root` reads (into `reads`; read_in_place[b]: read through
+    identity views only) and how many nodes it computes (once in place, once more if also
+    read reshuffled). Marks with `stamp`."""
+    cdef Py_ssize_t n_ops = 0, item, node, k, key
+    cdef bint in_place
+    reads.n = 0
+    stack.n = 0
+    seen.v[2 * root + 1] = stamp
+    stack.push(2 * root + 1)
+    while stack.n:
+        stack.n -= 1
+        item = stack.v[stack.n]
+        node, in_place = item // 2, item % 2
+        if node != root and _is_load(g, node, stored):
+            if read_mark.v[node] != stamp:
+                read_mark.v[node] = stamp
+                read_in_place.v[node] = in_place
+                reads.push(node)
+            elif not in_place:
+                read_in_place.v[node] = False
+            continue
+        if g.kind.v[node] == K_VIEW:
+            key = 2 * g.base.v[node] + (in_place and g.flat.v[node])
+            if seen.v[key] != stamp:
+                seen.v[key] = stamp
+                stack.push(key)
+            continue
+        if g.kind.v[node] == K_CONST:
+            continue
+        n_ops += 1
+        for k in range(g.src_start.v[node], g.src_start.v[node + 1]):
+            key = 2 * g.srcs.v[k] + in_place
+            if seen.v[key] != stamp:
+                seen.v[key] = stamp
+                stack.push(key)
+    return n_ops
 
 
 # =============================================================================================
