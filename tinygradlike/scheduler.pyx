@@ -1150,57 +1150,38 @@ def structure(list outputs):
     the positions of its sources; a memory node is only its dtype and shape. Two graphs with
     one key get the same kernels, reading and writing the nodes at the same positions.
 
-    The key is a bytes string of 64-bit integers: per pending node its signature id
+    The key is a bytes string of integers (_words): per pending node its signature id
     (signature_id), its number of sources and their positions; per memory node the negated id
     of its (dtype, shape); then the outputs' positions. A dict hashes it once (bytes keep
     their hash) and compares it with memcmp, so looking up a schedule costs microseconds for
     a graph of hundreds of nodes, where a tuple of tuples took ~20 us to hash and compare."""
     cdef unsigned long long walk = _new_walk()
     cdef list order = _node_order(outputs, True, False, walk)
-    cdef Node node, src
-    cdef Py_ssize_t i, k, n = len(order), used = 0, capacity = 4 * n + len(outputs) + 16, pending = 0
-    cdef long long* words = <long long*>malloc(capacity * sizeof(long long))
-    cdef long long* grown
-    if words == NULL:
-        raise MemoryError()
-    try:
-        for i in range(n):
-            node = <Node>order[i]
-            if used + 2 + len(node.srcs) > capacity:
-                capacity = 2 * capacity + len(node.srcs) + 2
-                grown = <long long*>realloc(words, capacity * sizeof(long long))
-                if grown == NULL:
-                    raise MemoryError()
-                words = grown
-            if node.buffer is not None:
-                if node._mem == 0:
-                    node._mem = _intern((node.dtype, node.shape))
-                words[used] = -node._mem
-                used += 1
-                continue
-            pending += 1
-            if node._sig == 0:
-                node._sig = signature_id(node)
-            words[used] = node._sig
-            words[used + 1] = len(node.srcs)
-            used += 2
-            for k in range(len(node.srcs)):
-                words[used] = (<Node>node.srcs[k])._pos
-                used += 1
-        if not pending:
-            return None, order
-        if used + len(outputs) > capacity:
-            capacity = used + len(outputs)
-            grown = <long long*>realloc(words, capacity * sizeof(long long))
-            if grown == NULL:
-                raise MemoryError()
-            words = grown
-        for k in range(len(outputs)):
-            words[used] = (<Node>outputs[k])._pos
-            used += 1
-        return PyBytes_FromStringAndSize(<char*>words, used * sizeof(long long)), order
-    finally:
-        free(words)
+    cdef Node node
+    cdef Py_ssize_t i, k, pending = 0
+    cdef _Ints words = _Ints(0, 0)
+    for i in range(len(order)):
+        node = <Node>order[i]
+        if node.buffer is not None:
+            if node._mem == 0:
+                node._mem = _intern((node.dtype, node.shape))
+            words.push(-node._mem)
+            continue
+        pending += 1
+        words.push(signature_id(node))
+        words.push(len(node.srcs))
+        for k in range(len(node.srcs)):
+            words.push((<Node>node.srcs[k])._pos)
+    if not pending:
+        return None, order
+    for k in range(len(outputs)):
+        words.push((<Node>outputs[k])._pos)
+    return _words(words), order
+
+
+cdef bytes _words(_Ints words):
+    """The integers as one bytes string: a key that hashes and compares in C."""
+    return PyBytes_FromStringAndSize(<char*>words.v, words.n * sizeof(Py_ssize_t))
 
 
 cdef dict _interned = {}
@@ -1210,9 +1191,14 @@ cdef long long _interned_count = 0
 cdef long long _intern(object value) except -1:
     """A positive int per distinct (hashable) value while the table lasts. When the table is
     cleared (it is bounded), values get new ids and ids are never reused: a stale id can only
-    make a key miss (a schedule built again), never match a different graph."""
+    make a key miss (a schedule built again), never match a different graph. An unhashable
+    value gets an id of its own every time."""
     global _interned_count
-    found = _interned.get(value)
+    try:
+        found = _interned.get(value)
+    except TypeError:  # unhashable (a list inside): an id of its own, so its key matches nothing
+        _interned_count += 1
+        return _interned_count
     if found is not None:
         return found
     if len(_interned) >= 1 << 20:
@@ -1271,12 +1257,14 @@ def gradient_structure(list order, list extra):
     nodes the gradient rules can read: those of `order`, their sources, and `extra`, each once;
     `key` holds what the rules build from them (op, argument, dtype, shape, movement,
     requires_grad, sources by position; a source outside `order` by op, dtype, shape and
-    view). Two backward passes with one key build the same gradient graph on their inputs, so
+    view), as interned ids and positions in a bytes string (_words), like structure(). Two
+    backward passes with one key build the same gradient graph on their inputs, so
     gradients.py copies the first one (templates.Template). key is None where a rule could build
     something else: a custom op whose rule has no `replay_key` (a user's backward may read
     Python state that changes between calls)."""
     cdef unsigned long long walk = _new_walk()
-    cdef list inputs = [], entries = []
+    cdef list inputs = []
+    cdef _Ints words = _Ints(0, 0)
     cdef Node node, src
     cdef object op, arg, rule
     cdef tuple srcs, grad_srcs
@@ -1300,25 +1288,36 @@ def gradient_structure(list order, list extra):
             arg = node.arg
         for src in srcs + grad_srcs if grad_srcs is not srcs else srcs:
             if src._walk != walk:
-                _gradient_leaf(src, walk, inputs, entries)
+                _gradient_leaf(src, walk, inputs, words)
         if node._walk == walk:  # already a source of an earlier node: not possible sources-first
             return None, inputs
         node._walk, node._pos = walk, len(inputs)
         inputs.append(node)
-        entries.append((op, arg, node.dtype, node.shape, node.move, node.requires_grad,
-                        tuple([(<Node>src)._pos for src in srcs]),
-                        tuple([(<Node>src)._pos for src in grad_srcs]) if grad_srcs is not srcs else None))
+        words.push(_intern((op, arg, node.dtype, node.shape, node.move, node.requires_grad)))
+        words.push(len(srcs))
+        for src in srcs:
+            words.push(src._pos)
+        if grad_srcs is srcs:
+            words.push(-1)
+        else:
+            words.push(len(grad_srcs))
+            for src in grad_srcs:
+                words.push(src._pos)
     for j in range(len(extra)):
         src = <Node?>extra[j]
         if src._walk != walk:
-            _gradient_leaf(src, walk, inputs, entries)
-    return (tuple(entries), tuple([(<Node>src)._pos for src in extra])), inputs
+            _gradient_leaf(src, walk, inputs, words)
+    words.push(len(extra))
+    for j in range(len(extra)):
+        words.push((<Node>extra[j])._pos)
+    return _words(words), inputs
 
 
-cdef void _gradient_leaf(Node node, unsigned long long walk, list inputs, list entries) except *:
+cdef int _gradient_leaf(Node node, unsigned long long walk, list inputs, _Ints words) except -1:
     node._walk, node._pos = walk, len(inputs)
     inputs.append(node)
-    entries.append(_input_entry(node))
+    words.push(-_intern(_input_entry(node)))  # negative: an input, not a node with sources
+    return 0
 
 
 cdef tuple _input_entry(Node node):
@@ -1334,17 +1333,18 @@ cdef tuple _input_entry(Node node):
     return (op, node.dtype, node.shape, node.requires_grad)
 
 
-def inputs_key(list nodes) -> tuple:
-    """The structural key of a graph's inputs (templates.TemplateCache): per node its
-    _input_entry and the position of its first occurrence, so one tensor passed twice and two
-    equal tensors are told apart."""
+def inputs_key(list nodes) -> bytes:
+    """The structural key of a graph's inputs (templates.TemplateCache): per node the interned
+    id of its _input_entry and the position of its first occurrence, so one tensor passed
+    twice and two equal tensors are told apart."""
     cdef unsigned long long walk = _new_walk()
-    cdef list entries = []
+    cdef _Ints words = _Ints(0, 0)
     cdef Node node
     cdef Py_ssize_t i
     for i in range(len(nodes)):
         node = <Node?>nodes[i]
         if node._walk != walk:
             node._walk, node._pos = walk, i
-        entries.append((_input_entry(node), node._pos))
-    return tuple(entries)
+        words.push(_intern(_input_entry(node)))
+        words.push(node._pos)
+    return _words(words)
