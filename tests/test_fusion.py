@@ -1,4 +1,4 @@
-"""Fusion rules, pinned down by exact kernel counts (see tinygradlike/schedule.py)."""
+"""Fusion rules, pinned down by exact kernel counts (the rules: tinygradlike/scheduler.pyx, section 4)."""
 import numpy as np
 import pytest
 
