@@ -2,7 +2,7 @@
 
 Operators only build nodes; nothing is computed until `.data` is read or `backward()` runs, and
 then `tinygradlike.scheduler` sorts the graph and runs the forward and reverse sweeps in C.
-tutorials/01_scalar_autograd.md walks through it.
+tutorials/01-04 build it in plain Python first and then meet this one.
 """
 from __future__ import annotations
 

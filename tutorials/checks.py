@@ -1,0 +1,231 @@
+"""Checkers for the tutorials' exercises.
+
+Each checker takes your answer (a function or a class), tries it on cases whose right answers
+come from an independent source (central differences, numpy, a brute-force count), and returns
+a `Checked`: it prints as one line saying what passed or, for the first case that failed, what
+was expected and what your answer gave. An answer that still raises NotImplementedError is
+reported as not done yet, so a tutorial runs top to bottom before you have answered anything.
+
+    checks.tanh_local_grad(my_tanh_local_grad)     # in a notebook, the result shows itself
+
+The solutions live in tutorials/solutions/, apart from the text; tests/test_tutorials.py
+proves that each one passes its checker and that an obviously wrong answer fails it.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tinygradlike import Value
+
+
+@dataclass
+class Checked:
+    """The outcome of one checker: `ok`, and a message for the learner."""
+
+    exercise: str
+    ok: bool
+    message: str
+
+    def __repr__(self) -> str:
+        mark = "PASS" if self.ok else "NOT YET"
+        return f"[{mark}] {self.exercise}: {self.message}"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def _run(exercise: str, cases: Callable[[], str | None]) -> Checked:
+    """Run the cases; a case returns an error message, or None when it passed."""
+    try:
+        problem = cases()
+    except NotImplementedError:
+        return Checked(exercise, False, "not answered yet (the function still raises NotImplementedError)")
+    except RecursionError:
+        return Checked(exercise, False, "hit Python's recursion limit: walk the graph with your own stack")
+    except Exception as e:  # the learner's code failed: say how, do not crash the notebook
+        return Checked(exercise, False, f"your answer raised {type(e).__name__}: {e}")
+    if problem is not None:
+        return Checked(exercise, False, problem)
+    return Checked(exercise, True, "all cases pass")
+
+
+def _central_difference(f: Callable[[float], float], x: float, h: float = 1e-6) -> float:
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+# ---------------------------------------------------------------- 01: a Value and its graph
+
+def _diamond_and_chain():
+    """Graphs whose node counts are known by construction."""
+    a = Value(2.0)
+    b = a + a          # a diamond: a is read twice, counted once
+    c = b * b
+    yield c, 3
+    x = Value(1.0)
+    y = x
+    for _ in range(50):
+        y = y * 1.01 + x   # each step: a constant for 1.01, a *, a +
+    yield y, 1 + 50 * 3
+    leaf = Value(5.0)
+    yield leaf, 1
+
+
+def count_nodes(fn: Callable) -> Checked:
+    """Exercise 01.1: count_nodes(root) is the number of distinct nodes in root's graph."""
+    def cases():
+        for root, expected in _diamond_and_chain():
+            got = fn(root)
+            if got != expected:
+                return f"expected {expected} nodes for a graph whose output is {root.op or 'a leaf'}, got {got}"
+        deep = Value(0.0)
+        for _ in range(5000):
+            deep = deep + 1.0
+        got = fn(deep)
+        if got != 10001:
+            return f"a chain of 5000 additions of a constant has 10001 nodes, got {got}"
+        return None
+    return _run("01.1 count_nodes", cases)
+
+
+def sub(fn: Callable) -> Checked:
+    """Exercise 01.2: sub(a, b) is a - b built only from + and * (and constants)."""
+    def cases():
+        for x, y in [(3.0, 1.0), (-2.5, 4.0), (0.0, -0.0), (1e10, 1.0)]:
+            a, b = Value(x), Value(y)
+            out = fn(a, b)
+            if not isinstance(out, Value):
+                return f"sub should return a Value, got {type(out).__name__}"
+            if out.data != x - y:
+                return f"sub({x}, {y}) gave {out.data}, expected {x - y}"
+            ops = {n.op for n in _nodes(out)} - {""}
+            if not ops <= {"+", "*"}:
+                return f"sub used the ops {sorted(ops)}; build it from + and * only"
+        return None
+    return _run("01.2 sub", cases)
+
+
+def _nodes(root) -> list:
+    seen, stack, found = set(), [root], []
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.append(node)
+        stack.extend(node.srcs)
+    return found
+
+
+# ---------------------------------------------------------------- 02: backprop by hand
+
+def tanh_local_grad(fn: Callable[[float], float]) -> Checked:
+    """Exercise 02.1: tanh_local_grad(x) is d tanh(x) / dx."""
+    def cases():
+        for x in [-20.0, -3.0, -0.5, 0.0, 1e-9, 0.7, 2.0, 19.0]:
+            expected = _central_difference(math.tanh, x)
+            got = fn(x)
+            if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9):
+                return f"at x = {x}: expected {expected:.9g} (central differences), got {got!r}"
+        return None
+    return _run("02.1 tanh_local_grad", cases)
+
+
+def pow_local_grad(fn: Callable[[float, float], float]) -> Checked:
+    """Exercise 02.2: pow_local_grad(x, n) is d (x ** n) / dx for a constant n."""
+    def cases():
+        for x, n in [(2.0, 3.0), (0.5, -1.0), (3.0, 0.5), (1.5, 0.0), (-2.0, 2.0), (4.0, 1.0)]:
+            expected = _central_difference(lambda v: v ** n, x)
+            got = fn(x, n)
+            if not math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-8):
+                return f"at x = {x}, n = {n}: expected {expected:.9g} (central differences), got {got!r}"
+        return None
+    return _run("02.2 pow_local_grad", cases)
+
+
+def mul_backward(fn: Callable[[float, float, float], tuple]) -> Checked:
+    """Exercise 02.3: mul_backward(a, b, g) is (dL/da, dL/db) for out = a * b, g = dL/dout."""
+    def cases():
+        rng = random.Random(2)
+        for _ in range(20):
+            a, b, g = (rng.uniform(-3, 3) for _ in range(3))
+            expected = (_central_difference(lambda v: g * v * b, a), _central_difference(lambda v: g * a * v, b))
+            got = fn(a, b, g)
+            if len(got) != 2 or not all(math.isclose(u, v, rel_tol=1e-6, abs_tol=1e-8) for u, v in zip(got, expected)):
+                return f"for a = {a:.3f}, b = {b:.3f}, g = {g:.3f}: expected {expected}, got {got!r}"
+        return None
+    return _run("02.3 mul_backward", cases)
+
+
+# ---------------------------------------------------------------- 03: topological order
+
+def topo_sort(fn: Callable) -> Checked:
+    """Exercise 03.1: topo_sort(root) lists every node of root's graph once, sources before
+    the nodes that read them, for graphs of any depth."""
+    def is_order(root, order) -> str | None:
+        everything = _nodes(root)
+        if len(order) != len(everything) or len({id(n) for n in order}) != len(order):
+            return f"the order should hold each of the {len(everything)} nodes once; it has {len(order)} entries"
+        position = {id(n): i for i, n in enumerate(order)}
+        for node in order:
+            for src in node.srcs:
+                if position.get(id(src), len(order)) > position[id(node)]:
+                    return f"a {node.op or 'leaf'} node comes before its source {src.op or 'leaf'}"
+        if order[-1] is not root:
+            return "the root should come last (it reads everything else)"
+        return None
+
+    def cases():
+        for root, _ in _diamond_and_chain():
+            problem = is_order(root, list(fn(root)))
+            if problem:
+                return problem
+        deep = Value(0.5)
+        for _ in range(20000):
+            deep = deep * 1.0
+        return is_order(deep, list(fn(deep)))
+    return _run("03.1 topo_sort", cases)
+
+
+# ---------------------------------------------------------------- 04: a neural net of scalars
+
+def hinge_loss(fn: Callable) -> Checked:
+    """Exercise 04.1: hinge_loss(scores, labels) = mean(max(0, 1 - label * score)) over Values
+    and labels of +1/-1, as a Value whose backward gives the right gradients."""
+    def cases():
+        rng = np.random.default_rng(4)
+        for n in (1, 5, 12):
+            s = rng.normal(size=n) * 2
+            y = rng.choice([-1.0, 1.0], size=n)
+            scores = [Value(float(v)) for v in s]
+            loss = fn(scores, [float(v) for v in y])
+            margins = 1 - y * s
+            expected = np.maximum(margins, 0).mean()
+            if not isinstance(loss, Value):
+                return f"hinge_loss should return a Value, got {type(loss).__name__}"
+            if not math.isclose(loss.data, expected, rel_tol=1e-12, abs_tol=1e-12):
+                return f"for scores {np.round(s, 3).tolist()} and labels {y.tolist()}: expected {expected}, got {loss.data}"
+            loss.backward()
+            grads = np.where(margins > 0, -y / n, 0.0)
+            got = np.array([v.grad for v in scores])
+            if not np.allclose(got, grads, atol=1e-12):
+                return f"gradients of the scores: expected {grads.tolist()}, got {got.tolist()}"
+        return None
+    return _run("04.1 hinge_loss", cases)
+
+
+def count_parameters(fn: Callable[[list], int]) -> Checked:
+    """Exercise 04.2: count_parameters(sizes) of an MLP with layer sizes like [2, 16, 16, 1]
+    (each neuron has one weight per input and a bias)."""
+    def cases():
+        for sizes in ([2, 1], [2, 16, 16, 1], [3, 4, 4, 1], [10, 5]):
+            expected = sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+            got = fn(sizes)
+            if got != expected:
+                return f"an MLP of sizes {sizes} has {expected} parameters, got {got}"
+        return None
+    return _run("04.2 count_parameters", cases)
