@@ -27,3 +27,13 @@ def test_a_wrong_rule_is_caught(monkeypatch):
     monkeypatch.setitem(gradients.RULES, Op.EXP, wrong)
     with pytest.raises(AssertionError, match="gradient of input 0.*wrong at 12 of 12"):
         grad_check(lambda x: x.exp(), X)
+
+
+def test_a_second_derivative_is_checked_through_a_function_returning_a_gradient():
+    def first_derivative(x):
+        g, = (x * x * x).sin().sum().gradient(x)
+        return g
+
+    grad_check(first_derivative, X[0])
+    with pytest.raises(AssertionError, match=r"worst at index \(\d+,\): autograd -?\d"):  # plain numbers
+        grad_check(lambda x: first_derivative(x) + (x * 0.1).detach(), X[0])  # a slope autograd cannot see

@@ -106,6 +106,8 @@ def grad_check(fn, *inputs: np.ndarray, eps: float | None = None, rtol: float | 
 
     The scalar under test is sum(fn(*xs) * r) for a fixed random r, so each output element
     weighs in differently. Raises AssertionError naming the input and the worst element.
+    `fn` may take gradients itself, so a function returning a first derivative checks the
+    second one.
 
         grad_check(lambda x, w: (x @ w).tanh(), x_np, w_np)
     """
@@ -133,12 +135,16 @@ def grad_check(fn, *inputs: np.ndarray, eps: float | None = None, rtol: float | 
             for step in (eps, -eps):
                 moved = x.copy()
                 moved[j] += step
-                args = [Tensor(moved) if k == i else Tensor(other) for k, other in enumerate(xs)]
+                # requires_grad as in the analytic pass: fn may differentiate inside (a
+                # second-order check passes a function that returns a gradient)
+                args = [Tensor(moved if k == i else other, requires_grad=True) for k, other in enumerate(xs)]
                 values.append(scalar(*args).item())
             numeric[j] = (values[0] - values[1]) / (2 * eps)
         bad = ~np.isclose(analytic[i], numeric, rtol=rtol, atol=atol)
         if bad.any():
             worst = np.unravel_index(np.argmax(np.abs(analytic[i] - numeric)), x.shape) if x.ndim else ()
+            worst = tuple(int(k) for k in worst)  # plain ints and floats in the message, not np.int64(2)
             raise AssertionError(
                 f"gradient of input {i} (shape {x.shape}) is wrong at {int(bad.sum())} of {x.size} elements; "
-                f"worst at index {worst}: autograd {analytic[i][worst]!r}, central difference {numeric[worst]!r}")
+                f"worst at index {worst}: autograd {float(analytic[i][worst])!r}, "
+                f"central difference {float(numeric[worst])!r}")
