@@ -44,7 +44,7 @@ def _run(exercise: str, cases: Callable[[], str | None]) -> Checked:
     try:
         problem = cases()
     except NotImplementedError:
-        return Checked(exercise, False, "not answered yet (the function still raises NotImplementedError)")
+        return Checked(exercise, False, "not answered yet (your answer still raises NotImplementedError, or holds None)")
     except RecursionError:
         return Checked(exercise, False, "hit Python's recursion limit: walk the graph with your own stack")
     except Exception as e:  # the learner's code failed: say how, do not crash the notebook
@@ -229,3 +229,211 @@ def count_parameters(fn: Callable[[list], int]) -> Checked:
                 return f"an MLP of sizes {sizes} has {expected} parameters, got {got}"
         return None
     return _run("04.2 count_parameters", cases)
+
+
+# ---------------------------------------------------------------- 05: tensors and views
+
+_SHAPES = [(), (5,), (2, 3), (4, 1, 3), (2, 3, 4, 5), (1, 1), (7, 0, 2)]
+
+
+def contiguous_strides(fn: Callable) -> Checked:
+    """Exercise 05.1: contiguous_strides(shape), in elements, as numpy lays out a new array."""
+    def cases():
+        for shape in _SHAPES:
+            expected = tuple(s // 8 for s in np.zeros(shape).strides) if 0 not in shape else None
+            got = tuple(fn(shape))
+            if expected is not None and got != expected:
+                return f"shape {shape}: expected strides {expected} (numpy's, in elements), got {got}"
+            if len(got) != len(shape):
+                return f"shape {shape} needs {len(shape)} strides, got {got}"
+        return None
+    return _run("05.1 contiguous_strides", cases)
+
+
+def permute_view(fn: Callable) -> Checked:
+    """Exercise 05.2: permute_view(shape, strides, order) -> (shape, strides) of the permuted view."""
+    def cases():
+        rng = np.random.default_rng(5)
+        for shape in [(2, 3), (4, 1, 3), (2, 3, 4, 5)]:
+            base = np.arange(int(np.prod(shape))).reshape(shape)
+            for _ in range(4):
+                order = tuple(int(k) for k in rng.permutation(len(shape)))
+                strides = tuple(s // base.itemsize for s in base.strides)
+                new_shape, new_strides = fn(shape, strides, order)
+                view = np.lib.stride_tricks.as_strided(base, tuple(new_shape),
+                                                       tuple(s * base.itemsize for s in new_strides))
+                if not np.array_equal(view, base.transpose(order)):
+                    return (f"permuting shape {shape} (strides {strides}) by {order}: your view "
+                            f"{tuple(new_shape)}/{tuple(new_strides)} does not read base.transpose({order})")
+        return None
+    return _run("05.2 permute_view", cases)
+
+
+def broadcast_shape(fn: Callable) -> Checked:
+    """Exercise 05.3: broadcast_shape(a, b): numpy's broadcast result, or ValueError."""
+    def cases():
+        pairs = [((2, 3), (3,)), ((4, 1), (1, 5)), ((), (2, 2)), ((3, 1, 2), (4, 2)), ((1,), (7,)),
+                 ((2, 3), (4,)), ((2, 1), (3, 2, 2)), ((5, 4), (5, 1, 4)), ((0, 3), (1, 3))]
+        for a, b in pairs:
+            try:
+                expected = np.broadcast_shapes(a, b)
+            except ValueError:
+                expected = ValueError
+            try:
+                got = tuple(fn(a, b))
+            except ValueError:
+                got = ValueError
+            if got != expected:
+                what = "a ValueError" if expected is ValueError else expected
+                return f"broadcast_shape({a}, {b}): expected {what}, got {'a ValueError' if got is ValueError else got}"
+        return None
+    return _run("05.3 broadcast_shape", cases)
+
+
+# ---------------------------------------------------------------- 06: laziness and fusion
+
+def _kernel_count_expressions():
+    from tinygradlike import Tensor
+
+    rng = np.random.default_rng(6)
+    x = Tensor(rng.normal(size=(4, 8)).astype(np.float32))
+    return {
+        "chain": lambda: [((x * 2 + 1).relu() - 3).exp()],
+        "sum_of_squares": lambda: [(x * x).sum()],
+        "normalize": lambda: [x / x.sum()],
+        "softmax": lambda: [x.softmax(-1)],
+        "two_outputs": lambda: [x * 2, x + 1],
+    }
+
+
+KERNEL_COUNT_EXPRESSIONS = """\
+x is a (4, 8) float32 tensor in memory. How many kernels does each of these run?
+  chain:           ((x * 2 + 1).relu() - 3).exp()
+  sum_of_squares:  (x * x).sum()
+  normalize:       x / x.sum()
+  softmax:         x.softmax(-1)
+  two_outputs:     a = x * 2; b = x + 1; a.realize(b)   (both computed together)"""
+
+
+def kernel_counts(predictions: dict) -> Checked:
+    """Exercise 06.1: a dict name -> predicted kernel count for KERNEL_COUNT_EXPRESSIONS."""
+    from tinygradlike import reset_stats, stats
+
+    def cases():
+        expressions = _kernel_count_expressions()
+        if set(predictions) != set(expressions):
+            return f"predict every one of {sorted(expressions)}; got {sorted(predictions)}"
+        if any(p is None for p in predictions.values()):
+            raise NotImplementedError
+        wrong = []
+        for name, build in expressions.items():
+            outputs = build()
+            reset_stats()
+            outputs[0].realize(*outputs[1:])
+            if predictions[name] != stats()["kernels_launched"]:
+                wrong.append(name)
+        if wrong:  # which ones, not the answers: reason again from the rules
+            return f"{len(wrong)} of {len(expressions)} predictions are off: {', '.join(wrong)}"
+        return None
+    return _run("06.1 kernel_counts", cases)
+
+
+def fused_softsign(fn: Callable) -> Checked:
+    """Exercise 06.2: softsign(x) = x / (1 + |x|) for a Tensor, computed in one kernel."""
+    from tinygradlike import Tensor, reset_stats, stats
+
+    def cases():
+        for shape in [(5,), (3, 7)]:
+            data = np.random.default_rng(7).normal(size=shape).astype(np.float32) * 4
+            x = Tensor(data)
+            reset_stats()
+            out = fn(x)
+            got = out.numpy()
+            if not np.allclose(got, data / (1 + np.abs(data)), rtol=1e-6, atol=1e-7):
+                return f"softsign of {np.round(data.ravel()[:3], 3)}...: got {np.round(got.ravel()[:3], 3)}..."
+            if stats()["kernels_launched"] != 1:
+                return f"it ran {stats()['kernels_launched']} kernels; elementwise ops alone fuse into one"
+        return None
+    return _run("06.2 fused_softsign", cases)
+
+
+# ---------------------------------------------------------------- 09: tensor autograd
+
+def hvp(fn: Callable) -> Checked:
+    """Exercise 09.1: hvp(f, x, v) = H(x) v for a scalar function f of a tensor x."""
+    def cases():
+        rng = np.random.default_rng(9)
+        A = rng.normal(size=(4, 3))
+
+        def quadratic_exp(x):  # 0.5 |A x|^2 + sum(exp(x)): H = A^T A + diag(exp(x))
+            from tinygradlike import Tensor
+            ax = Tensor(A) @ x
+            return (ax * ax).sum() * 0.5 + x.exp().sum()
+
+        def quartic(x):  # sum(x^4) / 4: H = diag(3 x^2)
+            return (x * x * x * x).sum() * 0.25
+
+        for f, hessian in ((quadratic_exp, lambda x: A.T @ A + np.diag(np.exp(x[:, 0]))),
+                           (quartic, lambda x: np.diag(3 * x[:, 0] ** 2))):
+            x = rng.normal(size=(3, 1))
+            v = rng.normal(size=(3, 1))
+            expected = hessian(x) @ v
+            got = np.asarray(fn(f, x, v), dtype=np.float64).reshape(expected.shape)
+            if not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+                return f"{f.__name__} at x = {np.round(x.ravel(), 3)}: expected H v = {np.round(expected.ravel(), 4)}, got {np.round(got.ravel(), 4)}"
+        return None
+    return _run("09.1 hvp", cases)
+
+
+def log_softmax_backward(fn: Callable) -> Checked:
+    """Exercise 09.2: the gradient rule of log_softmax along the last axis, as tensor ops:
+    log_softmax_backward(x, g) = dL/dx given g = dL/dy."""
+    from tinygradlike import Tensor
+
+    def log_softmax(x):
+        shifted = x - x.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+    def cases():
+        rng = np.random.default_rng(10)
+        for shape in [(5,), (3, 4)]:
+            x = rng.normal(size=shape) * 2
+            g = rng.normal(size=shape)
+            expected = np.zeros_like(x)
+            for i in np.ndindex(shape):
+                up, down = x.copy(), x.copy()
+                up[i] += 1e-6
+                down[i] -= 1e-6
+                expected[i] = ((log_softmax(up) - log_softmax(down)) * g).sum() / 2e-6
+            out = fn(Tensor(x), Tensor(g))
+            if not isinstance(out, Tensor):
+                return f"return a Tensor built from x and g, got {type(out).__name__}"
+            got = out.numpy()
+            if got.shape != shape or not np.allclose(got, expected, rtol=1e-5, atol=1e-7):
+                return f"for x of shape {shape}: expected {np.round(expected.ravel()[:4], 5)}..., got {np.round(got.ravel()[:4], 5)}..."
+        return None
+    return _run("09.2 log_softmax_backward", cases)
+
+
+# ---------------------------------------------------------------- 10: your own op
+
+def custom_softsign(make: Callable) -> Checked:
+    """Exercise 10.1: make() returns a CustomOp computing softsign(x) = x / (1 + |x|) whose
+    registered backward is its true derivative (held to central differences by grad_check)."""
+    from tinygradlike import CustomOp, Tensor
+    from tinygradlike.testing import grad_check
+
+    def cases():
+        op = make()
+        if not isinstance(op, CustomOp):
+            return f"make() should return a CustomOp, got {type(op).__name__}"
+        data = np.array([[-3.0, -0.4, 0.2], [0.9, 2.5, -1.1]])
+        forward = op(Tensor(data.astype(np.float32))).numpy()
+        if not np.allclose(forward, data / (1 + np.abs(data)), rtol=1e-6):
+            return f"forward: expected {np.round(data / (1 + np.abs(data)), 4).tolist()}, got {np.round(forward, 4).tolist()}"
+        try:
+            grad_check(lambda x: op(x), data)
+        except AssertionError as e:
+            return f"grad_check found the registered backward wrong: {str(e).splitlines()[0]}"
+        return None
+    return _run("10.1 custom_softsign", cases)
