@@ -140,7 +140,8 @@ def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
             for buffer in reads:
                 if buffer.device is not device:
                     _check_one_device([n for n in nodes if n.buffer is buffer], device)
-            launch.kernel.replay(launch.global_size, launch.local_size, outs + reads + launch.tail, plain)
+            launch.kernel.replay(launch.global_size, launch.local_size, outs + reads + launch.tail, plain,
+                                 launch.flops, launch.nbytes)
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 

@@ -729,12 +729,14 @@ class Kernel:
         if _profile is not None:
             _profile.append((self.name, event, flops, nbytes))
 
-    def replay(self, global_size: tuple, local_size: tuple | None, args: list, plain: bool) -> None:
+    def replay(self, global_size: tuple, local_size: tuple | None, args: list, plain: bool,
+               flops: int = 0, nbytes: int = 0) -> None:
         """A launch from a cached schedule (realize._run): the same as calling the kernel, with
         the per-launch checks skipped once this kernel has run with these argument types and
-        this local size. plain: nothing records or times launches (plain_launches())."""
+        this local size. plain: nothing records or times launches (plain_launches()); flops
+        and nbytes are for the timed report (TGL_DEBUG=2, profile())."""
         if not plain or not self._typed or local_size not in self._timed_local_sizes or 0 in global_size:
-            self(global_size, local_size, *args)
+            self(global_size, local_size, *args, flops=flops, nbytes=nbytes)
             return
         self._cl.set_args(*[a.cl if type(a) is Buffer else a for a in args])
         cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
