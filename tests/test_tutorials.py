@@ -128,6 +128,27 @@ def _wrong_softsign():
     return CustomOp("softsign", forward=lambda x: x / (x.abs() + 1), backward=lambda g, x: [g / (x.abs() + 1)])
 
 
+# the last, short chunk is left out
+_WRONG_CHUNK_SUMS = """
+__kernel void chunk_sums(__global const float* x, __global float* out, const int n, const int chunk) {
+    const int i = get_global_id(0);
+    float total = 0.0f;
+    for (int j = i * chunk; j < (i + 1) * chunk && (i + 1) * chunk <= n; j++) total += x[j];
+    out[i] = total;
+}
+"""
+# B read as if it were transposed: right only for square, symmetric cases
+_WRONG_MATMUL = """
+__kernel void matmul_naive(__global const float* A, __global const float* B, __global float* C,
+                           const int M, const int N, const int K) {
+    const int i = get_global_id(0), j = get_global_id(1);
+    float acc = 0.0f;
+    for (int k = 0; k < K; k++) acc += A[i * K + k] * B[j * K + k];
+    C[i * N + j] = acc;
+}
+"""
+
+
 EXERCISES = {
     # checker name: (solution module, wrong answer)
     "count_nodes": ("s01", _wrong_count_nodes),
@@ -146,9 +167,14 @@ EXERCISES = {
     "hvp": ("s09", lambda f, x, v: v),
     "log_softmax_backward": ("s09", lambda x, g: g),
     "custom_softsign": ("s10", _wrong_softsign),
+    "chunk_sums": ("s07", _WRONG_CHUNK_SUMS),
+    "bandwidth_gbps": ("s07", lambda n, itemsize, seconds: n * itemsize / seconds),
+    "matmul_naive": ("s08", _WRONG_MATMUL),
+    "matmul_gflops": ("s08", lambda m, k, n, seconds: m * k * n / seconds / 1e9),
 }
 # exercises whose answer is a value (a dict of predictions), not a function
-ANSWER_NAMES = {"kernel_counts": "KERNEL_COUNTS", "custom_softsign": "make_softsign", "fused_softsign": "softsign"}
+ANSWER_NAMES = {"kernel_counts": "KERNEL_COUNTS", "custom_softsign": "make_softsign", "fused_softsign": "softsign",
+                "chunk_sums": "CHUNK_SUMS", "matmul_naive": "MATMUL_NAIVE"}
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))

@@ -437,3 +437,89 @@ def custom_softsign(make: Callable) -> Checked:
             return f"grad_check found the registered backward wrong: {str(e).splitlines()[0]}"
         return None
     return _run("10.1 custom_softsign", cases)
+
+
+# ---------------------------------------------------------------- 07: reductions on a device
+
+def chunk_sums(source: str) -> Checked:
+    """Exercise 07.1: OpenCL C source of `chunk_sums(x, out, n, chunk)`: work-item i writes the
+    sum of x[i*chunk : min((i+1)*chunk, n)] to out[i]."""
+    from tinygradlike import runtime
+
+    def cases():
+        if source is None:
+            raise NotImplementedError
+        try:
+            kernel = runtime.compile_kernel(source, "chunk_sums")
+        except runtime.CompileError as e:
+            return f"the source does not compile:\n{e.log.strip()[:800]}"
+        except ValueError as e:
+            return str(e)
+        rng = np.random.default_rng(11)
+        for n, chunk in [(1000, 64), (4096, 256), (777, 100), (5, 8)]:
+            x = rng.normal(size=n).astype(np.float32)
+            groups = -(-n // chunk)
+            out = runtime.Buffer(groups * 4)
+            kernel((groups,), None, runtime.Buffer.from_numpy(x), out, np.int32(n), np.int32(chunk))
+            got = out.to_numpy(np.float32, (groups,))
+            expected = np.array([x[i * chunk:(i + 1) * chunk].astype(np.float64).sum() for i in range(groups)])
+            if not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
+                bad = int(np.argmax(np.abs(got - expected)))
+                return f"n = {n}, chunk = {chunk}: out[{bad}] is {got[bad]:.5f}, expected {expected[bad]:.5f}"
+        return None
+    return _run("07.1 chunk_sums", cases)
+
+
+def bandwidth_gbps(fn: Callable) -> Checked:
+    """Exercise 07.2: bandwidth_gbps(n_elements, itemsize, seconds) of a reduction, in GB/s."""
+    def cases():
+        for n, size, seconds in [(1 << 20, 4, 1e-3), (10**6, 8, 2e-3), (1, 4, 1.0)]:
+            expected = n * size / seconds / 1e9
+            got = fn(n, size, seconds)
+            if not math.isclose(got, expected, rel_tol=1e-9):
+                return f"{n} elements of {size} bytes in {seconds} s: expected {expected} GB/s, got {got}"
+        return None
+    return _run("07.2 bandwidth_gbps", cases)
+
+
+# ---------------------------------------------------------------- 08: matmul
+
+def matmul_naive(source: str) -> Checked:
+    """Exercise 08.1: OpenCL C source of `matmul_naive(A, B, C, M, N, K)`, run with the global
+    size (M, N): work-item (i, j) writes C[i, j] of the row-major product of A (M x K) and B (K x N)."""
+    from tinygradlike import runtime
+
+    def cases():
+        if source is None:
+            raise NotImplementedError
+        try:
+            kernel = runtime.compile_kernel(source, "matmul_naive")
+        except runtime.CompileError as e:
+            return f"the source does not compile:\n{e.log.strip()[:800]}"
+        except ValueError as e:
+            return str(e)
+        rng = np.random.default_rng(12)
+        for m, k, n in [(3, 5, 7), (16, 16, 16), (1, 9, 4), (8, 1, 2)]:
+            a = rng.normal(size=(m, k)).astype(np.float32)
+            b = rng.normal(size=(k, n)).astype(np.float32)
+            c = runtime.Buffer(m * n * 4)
+            kernel((m, n), None, runtime.Buffer.from_numpy(a), runtime.Buffer.from_numpy(b), c,
+                   np.int32(m), np.int32(n), np.int32(k))
+            got = c.to_numpy(np.float32, (m, n))
+            if not np.allclose(got, a @ b, rtol=1e-4, atol=1e-5):
+                row = [round(float(v), 4) for v in got[0]]
+                return f"A {m}x{k} @ B {k}x{n}: row 0 of C is {row}, expected {[round(float(v), 4) for v in (a @ b)[0]]}"
+        return None
+    return _run("08.1 matmul_naive", cases)
+
+
+def matmul_gflops(fn: Callable) -> Checked:
+    """Exercise 08.2: matmul_gflops(m, k, n, seconds) of an (m x k) @ (k x n) product."""
+    def cases():
+        for m, k, n, seconds in [(512, 512, 512, 0.01), (3, 5, 7, 1e-6), (1, 1, 1, 1.0)]:
+            expected = 2 * m * k * n / seconds / 1e9
+            got = fn(m, k, n, seconds)
+            if not math.isclose(got, expected, rel_tol=1e-9):
+                return f"({m} x {k}) @ ({k} x {n}) in {seconds} s: expected {expected} GFLOPS, got {got}"
+        return None
+    return _run("08.2 matmul_gflops", cases)
