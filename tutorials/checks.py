@@ -523,3 +523,37 @@ def matmul_gflops(fn: Callable) -> Checked:
                 return f"({m} x {k}) @ ({k} x {n}) in {seconds} s: expected {expected} GFLOPS, got {got}"
         return None
     return _run("08.2 matmul_gflops", cases)
+
+
+# ---------------------------------------------------------------- 11: training
+
+def accuracy(fn: Callable) -> Checked:
+    """Exercise 11.1: accuracy(logits, labels) for numpy logits (N, classes) and int labels (N,)."""
+    def cases():
+        rng = np.random.default_rng(13)
+        for n, classes in [(1, 3), (32, 10), (7, 2)]:
+            logits = rng.normal(size=(n, classes))
+            labels = rng.integers(0, classes, n)
+            expected = sum(int(np.argmax(row) == label) for row, label in zip(logits, labels)) / n
+            got = fn(logits, labels)
+            if not math.isclose(got, expected):
+                return f"{n} rows of {classes} classes: expected {expected}, got {got}"
+        return None
+    return _run("11.1 accuracy", cases)
+
+
+def momentum_step(fn: Callable) -> Checked:
+    """Exercise 11.2: momentum_step(p, g, buf, lr, momentum) -> (new p, new buf), torch's SGD."""
+    def cases():
+        rng = np.random.default_rng(14)
+        p, buf = rng.normal(size=5), np.zeros(5)
+        expected_p, expected_buf = p.copy(), buf.copy()
+        for step in range(4):  # several steps: the buffer must carry over
+            g = rng.normal(size=5)
+            expected_buf = 0.9 * expected_buf + g
+            expected_p = expected_p - 0.1 * expected_buf
+            p, buf = fn(p, g, buf, 0.1, 0.9)
+            if not (np.allclose(p, expected_p) and np.allclose(buf, expected_buf)):
+                return f"after step {step + 1}: expected p {np.round(expected_p, 4).tolist()}, got {np.round(p, 4).tolist()}"
+        return None
+    return _run("11.2 momentum_step", cases)
