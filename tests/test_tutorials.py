@@ -174,6 +174,8 @@ EXERCISES = {
     "matmul_gflops": ("s08", lambda m, k, n, seconds: m * k * n / seconds / 1e9),
     "accuracy": ("s11", lambda logits, labels: float((np.argmin(logits, axis=1) == labels).mean())),
     "momentum_step": ("s11", lambda p, g, buf, lr, momentum: (p - lr * g, momentum * buf + g)),
+    "share_of_time": ("s12", lambda report, prefix: report.rows[0][2] / report.total_seconds),
+    "fused_scale_shift": ("s12", lambda x, mean, std: ((x - mean).realize() / std * 2 + 1)),
 }
 # exercises whose answer is a value (a dict of predictions), not a function
 ANSWER_NAMES = {"kernel_counts": "KERNEL_COUNTS", "custom_softsign": "make_softsign", "fused_softsign": "softsign",

@@ -557,3 +557,43 @@ def momentum_step(fn: Callable) -> Checked:
                 return f"after step {step + 1}: expected p {np.round(expected_p, 4).tolist()}, got {np.round(p, 4).tolist()}"
         return None
     return _run("11.2 momentum_step", cases)
+
+
+# ---------------------------------------------------------------- 12: devices and profiling
+
+def share_of_time(fn: Callable) -> Checked:
+    """Exercise 12.1: share_of_time(report, prefix) from a runtime.profile() report."""
+    from tinygradlike import Tensor, runtime
+
+    def cases():
+        x = Tensor(np.random.default_rng(15).normal(size=(64, 64)).astype(np.float32))
+        with runtime.profile() as report:
+            for _ in range(3):
+                (x @ x).relu().sum().realize()
+        total = sum(row[2] for row in report.rows)
+        for prefix in ("matmul", "R", "E", "nothing"):
+            expected = sum(row[2] for row in report.rows if row[0].startswith(prefix)) / total
+            got = fn(report, prefix)
+            if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12):
+                return f"prefix {prefix!r}: expected {expected:.4f} of the time, got {got!r}"
+        return None
+    return _run("12.1 share_of_time", cases)
+
+
+def fused_scale_shift(fn: Callable) -> Checked:
+    """Exercise 12.2: fused_scale_shift(x, mean, std) = (x - mean) / std * 2 + 1 in one kernel."""
+    from tinygradlike import Tensor, reset_stats, stats
+
+    def cases():
+        rng = np.random.default_rng(16)
+        data = rng.normal(size=(8, 16)).astype(np.float32)
+        mean, std = data.mean(axis=0), data.std(axis=0) + 1e-3
+        x, m, s = Tensor(data), Tensor(mean), Tensor(std)
+        reset_stats()
+        got = fn(x, m, s).numpy()
+        if not np.allclose(got, (data - mean) / std * 2 + 1, rtol=1e-5, atol=1e-5):
+            return "the values differ from (x - mean) / std * 2 + 1"
+        if stats()["kernels_launched"] != 1:
+            return f"it ran {stats()['kernels_launched']} kernels; an elementwise chain read once at the end is one"
+        return None
+    return _run("12.2 fused_scale_shift", cases)
