@@ -1,4 +1,6 @@
 """The tools for looking inside: a picture of the tensor graph, and a per-kernel profile."""
+import re
+
 import numpy as np
 
 from tinygradlike import Tensor, profile
@@ -36,3 +38,17 @@ def test_profile_counts_the_flops_of_a_reused_schedule():
             (x @ x).realize()
     matmul = next(row for row in report.rows if row[0].startswith("matmul"))
     assert matmul[1] == 2 and matmul[3] > 0 and matmul[4] > 0  # GFLOPS and GB/s, not 0.00
+
+
+def test_to_dot_frames_each_kernel_and_shows_the_names_given():
+    x = Tensor(np.ones((2, 3), np.float32))
+    h = (x * 2 + 1).relu()
+    y = h / h.sum(axis=1, keepdim=True)  # a reduce kernel, then an elementwise one
+    dot = y.to_dot(names={x: "x", h: "hidden", y: "y"}, kernels=True)
+    assert dot.count("subgraph cluster_") == 2
+    assert 'label="kernel 1: reduce"' in dot and 'label="kernel 2: elementwise"' in dot
+    assert '"x: buffer' in dot and '"hidden: ' in dot and '"y: div' in dot
+    frames = re.findall(r"subgraph cluster_\d+ \{(.*?)\n  \}", dot, re.DOTALL)
+    assert len(frames) == 2 and '"hidden: ' in frames[0] and '"y: div' in frames[1]
+    assert '"x: buffer' not in "".join(frames)  # memory the kernels read stays outside the frames
+    assert "cluster" not in y.to_dot()  # frames only when asked

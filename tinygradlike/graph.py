@@ -92,11 +92,15 @@ def result_dtype(op: Op, srcs: tuple[Node, ...]) -> DType:
     return srcs[0].dtype
 
 
-def to_dot(roots: list[Node]) -> str:
+def to_dot(roots: list[Node], names: dict | None = None, clusters: list | None = None) -> str:
     """A Graphviz DOT picture of the graph behind `roots`: one box per node with its op, shape,
-    dtype and whether it is computed (filled) or lazy. Iterative, for graphs of any depth."""
+    dtype and whether it is computed (filled) or lazy. Iterative, for graphs of any depth.
+
+    names: {node: label} puts your names on the boxes. clusters: [(title, nodes)] draws a
+    frame around each group of nodes (schedule.kernel_clusters: one frame per kernel)."""
+    names = {id(node): label for node, label in (names or {}).items()}
     ids: dict[int, int] = {}
-    lines = ["digraph G {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    boxes: dict[int, str] = {}
     stack = list(roots)
     edges = []
     while stack:
@@ -111,11 +115,24 @@ def to_dot(roots: list[Node]) -> str:
             label += f" {node.arg[0].value} axes={node.arg[1]}"
         elif node.op is Op.VIEW and node.move is not None:
             label += f" {node.move[0]}"
+        if id(node) in names:
+            label = f"{_escape(names[id(node)])}: {label}"
         style = ', style=filled, fillcolor="#d8e8d8"' if node.realized else ""
-        lines.append(f'  n{ids[id(node)]} [label="{label}\\n{node.shape} {node.dtype.name}"{style}];')
+        boxes[id(node)] = f'n{ids[id(node)]} [label="{label}\\n{node.shape} {node.dtype.name}"{style}];'
         for src in node.srcs:
             edges.append((src, node))
             stack.append(src)
+    lines = ["digraph G {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];']
+    for k, (title, members) in enumerate(clusters or []):
+        inside = [boxes.pop(id(n)) for n in members if id(n) in boxes]
+        if inside:
+            lines += [f"  subgraph cluster_{k} {{", f'    label="{_escape(title)}"; style=rounded; color="#4060a0";']
+            lines += [f"    {box}" for box in inside] + ["  }"]
+    lines += [f"  {box}" for box in boxes.values()]
     lines += [f"  n{ids[id(src)]} -> n{ids[id(dst)]};" for src, dst in edges]
     lines.append("}")
     return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace('"', '\\"')

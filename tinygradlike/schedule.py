@@ -71,3 +71,26 @@ def merge_siblings(groups: list[KernelGroup]) -> list[KernelGroup]:
         else:
             merged[target].siblings.append(group.root)
     return list(merged.values())
+
+
+def kernel_clusters(outputs: list[Node]) -> list[tuple[str, list[Node]]]:
+    """For a picture (graph.to_dot's clusters): per kernel that realizing `outputs` would run,
+    its title and the nodes it computes. A node inlined into several kernels is drawn in the
+    first; memory the kernels read stays outside every frame."""
+    groups = merge_siblings(group_kernels(outputs))
+    stored = {id(root) for group in groups for root in group.roots}
+    placed: set[int] = set()
+    clusters = []
+    for k, group in enumerate(groups):
+        members, stack = [], list(group.roots)
+        own = {id(root) for root in group.roots}
+        while stack:
+            node = stack.pop()
+            if id(node) in placed or is_memory(node) or (id(node) in stored and id(node) not in own):
+                continue
+            placed.add(id(node))
+            members.append(node)
+            stack.extend(node.srcs)
+        clusters.append((f"kernel {k + 1}: {group.kind}", members))
+    return clusters
+

@@ -386,11 +386,18 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}, dtype={self.dtype.name}, device={self.device!r}{grad})"
 
-    def to_dot(self) -> str:
-        """The lazy graph behind this tensor in Graphviz DOT (pipe it into `dot -Tpng`)."""
-        from tinygradlike.graph import to_dot
+    def to_dot(self, names: dict[Tensor, str] | None = None, kernels: bool = False) -> str:
+        """The lazy graph behind this tensor in Graphviz DOT (pipe it into `dot -Tsvg`).
 
-        return to_dot([self.node])
+        names: {tensor: "name"} labels those tensors' nodes. kernels=True frames the nodes of
+        each kernel that computing this tensor would run (the fusion, drawn).
+
+            print(y.to_dot(names={x: "x", y: "y"}, kernels=True))"""
+        from tinygradlike.graph import to_dot
+        from tinygradlike.schedule import kernel_clusters
+
+        labels = {t.node: name for t, name in (names or {}).items()}
+        return to_dot([self.node], labels, kernel_clusters([self.node]) if kernels else None)
 
     def __len__(self) -> int:
         if not self.shape:

@@ -24,7 +24,6 @@ import checks
 from helpers import show_dot
 from tinygradlike import Tensor, reset_stats, runtime, stats
 from tinygradlike.codegen import render_group
-from tinygradlike.graph import to_dot
 from tinygradlike.schedule import group_kernels
 
 # %% [markdown]
@@ -37,7 +36,8 @@ reset_stats()
 y = ((a * b + 1).relu() - 2).exp()      # five ops ... and no kernel yet
 assert stats()["kernels_launched"] == 0 and y.lazy
 print(y.shape, y.dtype, "lazy" if y.lazy else "computed")   # print(y) would show the values: it computes them
-show_dot(to_dot([y.node]))               # the graph: the ops, and the views between them
+print(y.to_dot(names={a: "a", b: "b", y: "y"})[:300], "...")  # the graph in Graphviz's DOT text
+show_dot(y.to_dot(names={a: "a", b: "b", y: "y"}))                # as a picture, with `dot` installed
 
 # %% [markdown]
 # `y` is a node in a graph: its op (`exp`), its sources, its shape and dtype. `b` (shape `(3,)`)
@@ -68,6 +68,12 @@ assert [g.kind for g in group_kernels([sm.node])] == ["reduce", "reduce", "eleme
 # %% [markdown]
 # Softmax needs three kernels: the max of each row must be known before `exp(x - max)` can be
 # summed, and that sum before the division. Each result is broadcast back over its row.
+# `to_dot(kernels=True)` draws the graph with a frame around each kernel's nodes:
+
+# %%
+sm_dot = sm.to_dot(names={a: "a", sm: "softmax"}, kernels=True)
+assert sm_dot.count("subgraph cluster_") == 3
+show_dot(sm_dot)
 #
 # ## Reading the generated kernel
 #
