@@ -129,22 +129,22 @@ def _wrong_softsign():
     return CustomOp("softsign", forward=lambda x: x / (x.abs() + 1), backward=lambda g, x: [g / (x.abs() + 1)])
 
 
-# the last, short chunk is left out
-_WRONG_CHUNK_SUMS = """
-__kernel void chunk_sums(__global const float* x, __global float* out, const int n, const int chunk) {
+# starts the running maximum at 0: wrong for a chunk of negative numbers
+_WRONG_CHUNK_MAX = """
+__kernel void chunk_max(__global const float* x, __global float* out, const int n, const int chunk) {
     const int i = get_global_id(0);
-    float total = 0.0f;
-    for (int j = i * chunk; j < (i + 1) * chunk && (i + 1) * chunk <= n; j++) total += x[j];
-    out[i] = total;
+    float best = 0.0f;
+    for (int j = i * chunk; j < min((i + 1) * chunk, n); j++) best = fmax(best, x[j]);
+    out[i] = best;
 }
 """
-# B read as if it were transposed: right only for square, symmetric cases
-_WRONG_MATMUL = """
-__kernel void matmul_naive(__global const float* A, __global const float* B, __global float* C,
-                           const int M, const int N, const int K) {
+# reads B as K x N (a plain A @ B): right only when B happens to be square and symmetric
+_WRONG_MATMUL_BT = """
+__kernel void matmul_bt(__global const float* A, __global const float* B, __global float* C,
+                        const int M, const int N, const int K) {
     const int i = get_global_id(0), j = get_global_id(1);
     float acc = 0.0f;
-    for (int k = 0; k < K; k++) acc += A[i * K + k] * B[j * K + k];
+    for (int k = 0; k < K; k++) acc += A[i * K + k] * B[k * N + j];
     C[i * N + j] = acc;
 }
 """
@@ -168,9 +168,9 @@ EXERCISES = {
     "hvp": ("s09", lambda f, x, v: v),
     "log_softmax_backward": ("s09", lambda x, g: g),
     "custom_softsign": ("s10", _wrong_softsign),
-    "chunk_sums": ("s07", _WRONG_CHUNK_SUMS),
+    "chunk_max": ("s07", _WRONG_CHUNK_MAX),
     "bandwidth_gbps": ("s07", lambda n, itemsize, seconds: n * itemsize / seconds),
-    "matmul_naive": ("s08", _WRONG_MATMUL),
+    "matmul_bt": ("s08", _WRONG_MATMUL_BT),
     "matmul_gflops": ("s08", lambda m, k, n, seconds: m * k * n / seconds / 1e9),
     "accuracy": ("s11", lambda logits, labels: float((np.argmin(logits, axis=1) == labels).mean())),
     "momentum_step": ("s11", lambda p, g, buf, lr, momentum: (p - lr * g, momentum * buf + g)),
@@ -179,7 +179,7 @@ EXERCISES = {
 }
 # exercises whose answer is a value (a dict of predictions), not a function
 ANSWER_NAMES = {"kernel_counts": "KERNEL_COUNTS", "custom_softsign": "make_softsign", "fused_softsign": "softsign",
-                "chunk_sums": "CHUNK_SUMS", "matmul_naive": "MATMUL_NAIVE"}
+                "chunk_max": "CHUNK_MAX", "matmul_bt": "MATMUL_BT"}
 
 
 @pytest.mark.parametrize("name", sorted(EXERCISES))

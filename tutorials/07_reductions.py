@@ -18,13 +18,11 @@
 # limit), and compares them with numpy and with tinygradlike's own generated reduction.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import checks
-from helpers import show_figure
+from helpers import median_seconds as seconds, show_figure
 from tinygradlike import Tensor, runtime
 
 device = runtime.get_device()
@@ -43,20 +41,6 @@ N = 1 << 22                      # 4M floats: 16 MB
 x_host = np.random.default_rng(0).random(N, dtype=np.float32)
 x = runtime.Buffer.from_numpy(x_host)
 expected = x_host.astype(np.float64).sum()
-
-
-def seconds(launch, repeats=5):
-    """The median of a few runs of launch() and a wait for the device (the first run, which may
-    compile, is not counted)."""
-    launch()
-    runtime.synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        launch()
-        runtime.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 # %% [markdown]
 # ## 1. Naive: one work-item does everything
@@ -158,22 +142,22 @@ assert curve[-1] > curve[0]            # bigger arrays amortize the fixed cost
 # %% [markdown]
 # ## Exercises
 #
-# **07.1 `chunk_sums`**: write the chunked kernel yourself, as a source string: work-item i sums
-# `x[i*chunk : min((i+1)*chunk, n)]` into `out[i]`, with the signature
-# `__kernel void chunk_sums(__global const float* x, __global float* out, const int n, const int chunk)`.
-# Mind the last chunk, which may be short.
+# **07.1 `chunk_max`**: a max reduction's first pass, as a source string: work-item i writes the
+# largest of `x[i*chunk : min((i+1)*chunk, n)]` to `out[i]`, with the signature
+# `__kernel void chunk_max(__global const float* x, __global float* out, const int n, const int chunk)`.
+# What must the running maximum start from? Mind the last chunk, which may be short.
 #
 # **07.2 `bandwidth_gbps(n_elements, itemsize, seconds)`**: the bandwidth of a reduction, in GB/s.
 #
 # Solutions: `tutorials/solutions/s07.py`.
 
 # %%
-CHUNK_SUMS = None    # your kernel source, as a string
+CHUNK_MAX = None    # your kernel source, as a string
 
 
 def bandwidth_gbps(n_elements, itemsize, seconds):
     raise NotImplementedError
 
 
-print(checks.chunk_sums(CHUNK_SUMS))
+print(checks.chunk_max(CHUNK_MAX))
 print(checks.bandwidth_gbps(bandwidth_gbps))

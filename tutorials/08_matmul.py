@@ -20,26 +20,12 @@
 # optimized BLAS) and tinygradlike's own generated matmul.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import checks
-from helpers import show_figure
+from helpers import median_seconds as seconds, show_figure
 from tinygradlike import Tensor, runtime
-
-
-def seconds(launch, repeats=3):
-    launch()
-    runtime.synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        launch()
-        runtime.synchronize()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
 
 # %% [markdown]
 # ## 1. Naive: one work-item per output element
@@ -135,10 +121,11 @@ plt.close(fig)
 #
 # ## Exercises
 #
-# **08.1 `matmul_naive`**: write the naive kernel yourself, as a source string, with the
-# signature `__kernel void matmul_naive(__global const float* A, __global const float* B,
-# __global float* C, const int M, const int N, const int K)`, run with the global size (M, N).
-# The checker tries non-square shapes.
+# **08.1 `matmul_bt`**: a naive kernel for C = A @ Bᵀ, where B is stored as an N x K row-major
+# array (the layout of a linear layer's weight), as a source string with the signature
+# `__kernel void matmul_bt(__global const float* A, __global const float* B, __global float* C,
+# const int M, const int N, const int K)`, run with the global size (M, N). Which of the two loads
+# is now contiguous in k? The checker tries non-square shapes.
 #
 # **08.2 `matmul_gflops(m, k, n, seconds)`**: the GFLOPS of an (m x k) @ (k x n) product that took
 # `seconds`.
@@ -146,12 +133,12 @@ plt.close(fig)
 # Solutions: `tutorials/solutions/s08.py`.
 
 # %%
-MATMUL_NAIVE = None    # your kernel source, as a string
+MATMUL_BT = None    # your kernel source, as a string
 
 
 def matmul_gflops(m, k, n, seconds):
     raise NotImplementedError
 
 
-print(checks.matmul_naive(MATMUL_NAIVE))
+print(checks.matmul_bt(MATMUL_BT))
 print(checks.matmul_gflops(matmul_gflops))

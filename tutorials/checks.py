@@ -441,33 +441,42 @@ def custom_softsign(make: Callable) -> Checked:
 
 # ---------------------------------------------------------------- 07: reductions on a device
 
-def chunk_sums(source: str) -> Checked:
-    """Exercise 07.1: OpenCL C source of `chunk_sums(x, out, n, chunk)`: work-item i writes the
-    sum of x[i*chunk : min((i+1)*chunk, n)] to out[i]."""
+def _compile(source, name):
+    """The learner's kernel, or a message saying why it is not one (None, bad source)."""
+    from tinygradlike import runtime
+
+    if source is None:
+        raise NotImplementedError
+    try:
+        return runtime.compile_kernel(source, name), None
+    except runtime.CompileError as e:
+        return None, f"the source does not compile:\n{e.log.strip()[:800]}"
+    except ValueError as e:
+        return None, str(e)
+
+
+def chunk_max(source: str) -> Checked:
+    """Exercise 07.1: OpenCL C source of `chunk_max(x, out, n, chunk)`: work-item i writes the
+    largest of x[i*chunk : min((i+1)*chunk, n)] to out[i]."""
     from tinygradlike import runtime
 
     def cases():
-        if source is None:
-            raise NotImplementedError
-        try:
-            kernel = runtime.compile_kernel(source, "chunk_sums")
-        except runtime.CompileError as e:
-            return f"the source does not compile:\n{e.log.strip()[:800]}"
-        except ValueError as e:
-            return str(e)
+        kernel, problem = _compile(source, "chunk_max")
+        if problem:
+            return problem
         rng = np.random.default_rng(11)
-        for n, chunk in [(1000, 64), (4096, 256), (777, 100), (5, 8)]:
-            x = rng.normal(size=n).astype(np.float32)
+        for n, chunk, shift in [(1000, 64, 0.0), (777, 100, 0.0), (300, 50, -10.0), (5, 8, 0.0)]:
+            x = (rng.normal(size=n) + shift).astype(np.float32)   # shift -10: every value negative
             groups = -(-n // chunk)
             out = runtime.Buffer(groups * 4)
             kernel((groups,), None, runtime.Buffer.from_numpy(x), out, np.int32(n), np.int32(chunk))
             got = out.to_numpy(np.float32, (groups,))
-            expected = np.array([x[i * chunk:(i + 1) * chunk].astype(np.float64).sum() for i in range(groups)])
-            if not np.allclose(got, expected, rtol=1e-4, atol=1e-4):
-                bad = int(np.argmax(np.abs(got - expected)))
+            expected = np.array([x[i * chunk:(i + 1) * chunk].max() for i in range(groups)])
+            if not np.array_equal(got, expected):
+                bad = int(np.argmax(got != expected))
                 return f"n = {n}, chunk = {chunk}: out[{bad}] is {got[bad]:.5f}, expected {expected[bad]:.5f}"
         return None
-    return _run("07.1 chunk_sums", cases)
+    return _run("07.1 chunk_max", cases)
 
 
 def bandwidth_gbps(fn: Callable) -> Checked:
@@ -484,33 +493,28 @@ def bandwidth_gbps(fn: Callable) -> Checked:
 
 # ---------------------------------------------------------------- 08: matmul
 
-def matmul_naive(source: str) -> Checked:
-    """Exercise 08.1: OpenCL C source of `matmul_naive(A, B, C, M, N, K)`, run with the global
-    size (M, N): work-item (i, j) writes C[i, j] of the row-major product of A (M x K) and B (K x N)."""
+def matmul_bt(source: str) -> Checked:
+    """Exercise 08.1: OpenCL C source of `matmul_bt(A, B, C, M, N, K)`, run with the global size
+    (M, N): C = A @ B^T for row-major A (M x K) and B (N x K)."""
     from tinygradlike import runtime
 
     def cases():
-        if source is None:
-            raise NotImplementedError
-        try:
-            kernel = runtime.compile_kernel(source, "matmul_naive")
-        except runtime.CompileError as e:
-            return f"the source does not compile:\n{e.log.strip()[:800]}"
-        except ValueError as e:
-            return str(e)
+        kernel, problem = _compile(source, "matmul_bt")
+        if problem:
+            return problem
         rng = np.random.default_rng(12)
         for m, k, n in [(3, 5, 7), (16, 16, 16), (1, 9, 4), (8, 1, 2)]:
             a = rng.normal(size=(m, k)).astype(np.float32)
-            b = rng.normal(size=(k, n)).astype(np.float32)
+            b = rng.normal(size=(n, k)).astype(np.float32)
             c = runtime.Buffer(m * n * 4)
             kernel((m, n), None, runtime.Buffer.from_numpy(a), runtime.Buffer.from_numpy(b), c,
                    np.int32(m), np.int32(n), np.int32(k))
             got = c.to_numpy(np.float32, (m, n))
-            if not np.allclose(got, a @ b, rtol=1e-4, atol=1e-5):
+            if not np.allclose(got, a @ b.T, rtol=1e-4, atol=1e-5):
                 row = [round(float(v), 4) for v in got[0]]
-                return f"A {m}x{k} @ B {k}x{n}: row 0 of C is {row}, expected {[round(float(v), 4) for v in (a @ b)[0]]}"
+                return f"A {m}x{k}, B {n}x{k}: row 0 of C is {row}, expected {[round(float(v), 4) for v in (a @ b.T)[0]]}"
         return None
-    return _run("08.1 matmul_naive", cases)
+    return _run("08.1 matmul_bt", cases)
 
 
 def matmul_gflops(fn: Callable) -> Checked:

@@ -34,3 +34,23 @@ def show_figure(fig, name: str) -> None:
     if in_notebook():
         from IPython.display import display
         display(fig)
+
+
+def median_seconds(launch, repeats: int = 3) -> float:
+    """The median time of launch() followed by a wait for the device, over `repeats` runs after
+    one that is not counted (it may compile). For the tutorials' measured claims, always
+    compared as ratios within one run."""
+    import time
+
+    from tinygradlike import runtime
+
+    launch()
+    runtime.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        launch()
+        runtime.synchronize()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+

@@ -1,13 +1,13 @@
 """Solutions to tutorial 08's exercises."""
 
-# 08.1: work-item (i, j) computes C[i, j] = sum_k A[i, k] * B[k, j]; row-major, A is M x K,
-# B is K x N, the global size is (M, N).
-MATMUL_NAIVE = """
-__kernel void matmul_naive(__global const float* A, __global const float* B, __global float* C,
-                           const int M, const int N, const int K) {
+# 08.1: C[i, j] = sum_k A[i, k] * B[j, k]: with B stored N x K, both loads walk k
+# contiguously (row i of A, row j of B), which is why linear layers keep weights this way.
+MATMUL_BT = """
+__kernel void matmul_bt(__global const float* A, __global const float* B, __global float* C,
+                        const int M, const int N, const int K) {
     const int i = get_global_id(0), j = get_global_id(1);
     float acc = 0.0f;
-    for (int k = 0; k < K; k++) acc += A[i * K + k] * B[k * N + j];
+    for (int k = 0; k < K; k++) acc += A[i * K + k] * B[j * K + k];
     C[i * N + j] = acc;
 }
 """
