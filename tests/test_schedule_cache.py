@@ -141,3 +141,35 @@ def test_a_kernel_reading_one_element_for_all_shares_its_program_across_sizes():
         if n != 11:
             assert s["kernels_compiled"] + s["cache_hits_disk"] == 0 and s["cache_hits_memory"] == 1, n
         np.testing.assert_allclose(got, np.sqrt(values.astype(np.float64) * 0.25 + 1.5), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elementwise_kernels_that_differ_only_in_a_constant_run_the_same_program(dtype):
+    # typing `s * 2 + 1`, then `s * 3 + 1` at a prompt: the second finds its program in memory
+    # (the constants are arguments); each answer is still its own
+    s = Tensor(np.linspace(-3, 3, 24).astype(dtype).reshape(4, 6))
+    v = s.numpy().astype(np.float64)
+    for k, (scale, shift) in enumerate([(2.0, 1.5), (3.0, 1.5), (-0.25, 7.0), (1e-3, -2.5)]):
+        runtime.reset_stats()
+        got = (s * scale + shift).exp().numpy()
+        c = runtime.stats()
+        if k:
+            assert c["kernels_compiled"] + c["cache_hits_disk"] == 0 and c["cache_hits_memory"] == 1, (scale, shift)
+        np.testing.assert_allclose(got, np.exp(v * scale + shift), rtol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("first, second", [(0.0, -0.0), (0.0, 1.0), (2.0, float("inf")), (2.0, float("nan"))])
+def test_structural_constants_stay_in_the_source_and_give_their_own_answer(first, second):
+    # 0, -0, 1, -1, inf and nan are folded by the compiler and never shared: -0.0 and 0.0 must
+    # not meet in one program (1 / -0.0 is -inf)
+    x = Tensor(np.array([1.0, -2.0, 4.0], np.float32))
+    with np.errstate(all="ignore"):
+        for c in (first, second):
+            np.testing.assert_array_equal((1 / (x * c)).numpy(), 1 / (np.array([1.0, -2.0, 4.0], np.float32) * np.float32(c)))
+
+
+def test_a_reduce_with_another_constant_still_gives_its_own_answer():
+    # reduce kernels keep their constants in the source: each is compiled (or cached) apart
+    x = Tensor(np.arange(12, dtype=np.float32).reshape(3, 4))
+    for scale in (2.5, 3.5):
+        np.testing.assert_allclose((x * scale).sum(axis=1).numpy(), (np.arange(12.0).reshape(3, 4) * scale).sum(1))

@@ -161,6 +161,22 @@ RENDER = {
 }
 
 
+def is_shared_const(node: Node) -> bool:
+    """A constant an elementwise kernel takes as an argument instead of baking it into its
+    source, so `x * 2 + 1` and `x * 3 + 1` run one program (typing at a prompt compiles once).
+    Float constants only, and not the structural ones (0, 1, -1, inf, nan: masks, relu, signs),
+    which the compiler folds and which no user changes from call to call."""
+    if node.op is not Op.CONST or node.dtype not in (dtypes.float32, dtypes.float64):
+        return False
+    value = float(node.arg)
+    return math.isfinite(value) and value not in (0.0, 1.0, -1.0)
+
+
+def const_scalar(node: Node):
+    """The numpy scalar passed for a shared constant (is_shared_const)."""
+    return node.dtype.np.type(node.arg)
+
+
 def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> str:
     rule = RENDER.get(op)
     if rule is None:
@@ -196,11 +212,13 @@ class ExprRenderer:
     reduce/matmul node whose value, inside its own kernel, is the variable `acc`.
     """
 
-    def __init__(self, index, is_load, core: Node | None = None, params: dict[int, str] | None = None):
+    def __init__(self, index, is_load, core: Node | None = None, params: dict[int, str] | None = None,
+                 const_params: dict[int, str] | None = None):
         self.index = index
         self.is_load = is_load
         self.core = core
         self.params: dict[int, str] = {} if params is None else params
+        self.const_params: dict[int, str] = const_params or {}  # id(shared constant) -> its argument
         self.inputs: list[Node] = []
         self.lines: list[str] = []
         self.memo: dict[tuple[int, ShapeTracker], str] = {}
@@ -259,7 +277,7 @@ class ExprRenderer:
             expr = load if valid is None else f"(({valid})?{load}:{render_const(0, node.dtype)})"
         else:
             if node.op is Op.CONST:
-                expr = render_const(node.arg, node.dtype)
+                expr = self.const_params.get(id(node)) or render_const(node.arg, node.dtype)
             else:
                 expr = render_op(node.op, args, node, [s.dtype for s in node.srcs])
             _, valid = self.rendered_index(ctx)
@@ -315,10 +333,13 @@ def _round_up(n: int, multiple: int) -> int:
     return (n + multiple - 1) // multiple * multiple
 
 
-def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> RenderedKernel:
+def render_elementwise(group: KernelGroup, is_load, device, tag: str = "", consts: list[Node] = ()) -> RenderedKernel:
+    """`consts`: the shared constants (is_shared_const), passed as arguments c0, c1, ... in
+    this order, before the size argument of a size-free kernel."""
     root = group.root
     ctx = ShapeTracker.from_shape(root.shape)
-    renderer = ExprRenderer(lambda st: st.render_linear("gid"), is_load)
+    const_params = {id(node): f"c{k}" for k, node in enumerate(consts)}
+    renderer = ExprRenderer(lambda st: st.render_linear("gid"), is_load, const_params=const_params)
     out_names = ["out"] + [f"out{i}" for i in range(1, len(group.roots))]
     stores = []
     for out_name, r in zip(out_names, group.roots):  # siblings share the renderer: common parts once
@@ -339,7 +360,8 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
     # that this needs stops some CPU compilers (PoCL 3.0's LLVM 14) from vectorizing: 1.5x slower
     guard = f"  if (gid >= {size}) return;  // the last work-group runs past the end" if global_size != root.size else ""
     params = [f"__global {storage_ctype(r.dtype)}* restrict {out_name}" for out_name, r in zip(out_names, group.roots)]
-    params += _param_list(renderer) + (["const int n"] if flat else [])
+    params += _param_list(renderer) + [f"const {value_ctype(node.dtype)} c{k}" for k, node in enumerate(consts)]
+    params += ["const int n"] if flat else []
     header = _header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots})
     if flat:  # the name must not tell sizes apart either: tagged by what the kernel does
         tag = hashlib.sha1("\n".join([header, *params, guard, *renderer.lines, *stores]).encode()).hexdigest()[:4]
@@ -357,7 +379,7 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "") -> Re
     nbytes = sum(r.size * r.dtype.itemsize for r in group.roots) + sum(n.size * n.dtype.itemsize for n in renderer.inputs)
     return RenderedKernel(name, source, (global_size,), (local,), tuple(renderer.inputs),
                           flops=root.size * max(1, len(renderer.lines)), nbytes=nbytes,
-                          scalars=(np.int32(root.size),) if flat else ())
+                          scalars=tuple(const_scalar(node) for node in consts) + ((np.int32(root.size),) if flat else ()))
 
 
 def _elementwise_launch(size: int, device) -> tuple[int, int]:
@@ -540,12 +562,16 @@ def render_matmul_group(group: KernelGroup, is_load, device, tag: str = "") -> R
 # the render cache: a training step renders the same kernels every time
 
 
-def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[Node]]:
-    """Everything the rendered source depends on, as a hashable key, and the memory nodes the
-    kernel reads, in a fixed order. Walking the group is far cheaper than rendering it."""
+def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[Node], list[Node]]:
+    """Everything the rendered source depends on, as a hashable key, the memory nodes the
+    kernel reads and the constants it takes as arguments (an elementwise kernel's shared
+    constants, keyed by dtype, not value), each in a fixed order. Walking the group is far
+    cheaper than rendering it."""
     pos: dict[int, int] = {}
     entries: list[tuple] = []
     loads: list[Node] = []
+    consts: list[Node] = []
+    share = group.kind == "elementwise"
     stack = [(root, False) for root in reversed(group.roots)]
     while stack:
         node, expanded = stack.pop()
@@ -553,7 +579,10 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
             continue
         if is_load(node) or node.op is Op.CONST:
             pos[id(node)] = len(entries)
-            if node.op is Op.CONST and not is_load(node):
+            if node.op is Op.CONST and not is_load(node) and share and is_shared_const(node):
+                entries.append(("argument", len(consts), node.dtype.name))
+                consts.append(node)
+            elif node.op is Op.CONST and not is_load(node):
                 entries.append(("const", repr(node.arg), node.dtype.name))
             else:
                 entries.append(("load", len(loads), node.dtype.name, node.shape))
@@ -569,7 +598,7 @@ def group_signature(group: KernelGroup, is_load, device) -> tuple[tuple, list[No
         entries.append((node.op, arg, node.dtype.name, node.shape, node is group.core,
                         tuple(pos[id(src)] for src in srcs)))
     roots = tuple(pos[id(root)] for root in group.roots)
-    return (group.kind, device.cache_key, FAST_MATH, roots, tuple(entries)), loads
+    return (group.kind, device.cache_key, FAST_MATH, roots, tuple(entries)), loads, consts
 
 
 # signature -> (the rendered kernel without inputs, which of the signature's loads each input is).
@@ -589,16 +618,19 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
     def is_load(node: Node) -> bool:  # noqa: F811 - the kernel's own results are computed, not read
         return id(node) not in roots and schedule_is_load(node)
 
-    key, loads = group_signature(group, is_load, device)
+    key, loads, consts = group_signature(group, is_load, device)
     cached = _rendered.get(key)
-    if cached is not None:
+    if cached is not None:  # the same source; this graph's memory and constants
         rendered, order = cached
-        return replace(rendered, inputs=tuple(loads[i] for i in order))
+        values = tuple(const_scalar(node) for node in consts)
+        return replace(rendered, inputs=tuple(loads[i] for i in order), scalars=values + rendered.scalars[len(values):])
     # a short, stable tag of the signature tells apart different kernels of one shape in
     # TGL_DEBUG lines and profiles (stable: repr, not hash(), which changes per process)
     tag = hashlib.sha1(repr(key).encode()).hexdigest()[:4]
-    render = {"elementwise": render_elementwise, "reduce": render_reduce}.get(group.kind, render_matmul_group)
-    rendered = render(group, is_load, device, tag)
+    if group.kind == "elementwise":
+        rendered = render_elementwise(group, is_load, device, tag, consts)
+    else:
+        rendered = (render_reduce if group.kind == "reduce" else render_matmul_group)(group, is_load, device, tag)
     where = {id(node): i for i, node in enumerate(loads)}
     _rendered[key] = (replace(rendered, inputs=()), tuple(where[id(node)] for node in rendered.inputs))
     return rendered
