@@ -88,10 +88,18 @@ assert "exp(" in kernel.source and "(gid%3)" in kernel.source
 
 # %% [markdown]
 # Sizes and strides are baked into the source as constants (the `%3`), which lets the OpenCL
-# compiler fold the index math. The program cache (in memory, and on disk in
-# `~/.cache/tinygradlike`) means a graph of the same shape never compiles twice, so the second
-# step of a training loop compiles nothing; and a graph seen before is not even grouped again:
-# its schedule is found by the graph's structure.
+# compiler fold the index math. Float constants that you choose, like the `2` above, are kernel
+# arguments instead (`c0` in the parameter list; 0, 1, -1 and infinities stay in the source), so
+# `a * 3 + 1` after `a * 2 + 1` runs the same program. The program cache (in memory, and on disk
+# in `~/.cache/tinygradlike`) means a graph of the same shape never compiles twice, so the
+# second step of a training loop compiles nothing; and a graph seen before is not even grouped
+# again: its schedule is found by the graph's structure.
+
+# %%
+assert "const float c0" in kernel.source
+reset_stats()
+((a * b + 1).relu() - 5).exp().numpy()     # another constant: the same program
+assert stats()["kernels_compiled"] == 0
 
 # %%
 reset_stats()
