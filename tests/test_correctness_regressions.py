@@ -686,3 +686,26 @@ def test_std_of_rows_whose_sum_overflows():
     d, = x.std(0).sum().gradient(x)
     td, = torch.autograd.grad(t.std(0).sum(), t)
     close(d, td.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("approximate", ["tanh", "none"])
+def test_gelu_gradients_where_it_saturates_are_zero_not_nan_under_a_huge_upstream_gradient(approximate):
+    # fuzz seed 1202: d/dx of gelu(x) / y**2 at x = -30 and y = -6.9e-20. The upstream gradient
+    # -1/y**2 = -2.1e38 is finite and gelu'(-30) is 0 in float32; derived through gelu's
+    # composition, the upstream met 0.5 * x * k * (1 + 3 * 0.044715 * x**2) first and overflowed
+    # to inf before tanh's 1 - t**2 = 0 (inf * 0 = nan). Oracle: torch in float64.
+    x_np = np.array([-30.0, -12.0, 0.5, 3.0], np.float32)
+    y_np = np.array([-6.9e-20, 1e-19, 2.0, -1.5], np.float32)
+    w_np = np.array([0.8, 0.5, 1.0, 1.0], np.float32)
+    x, y = Tensor(x_np, requires_grad=True), Tensor(y_np, requires_grad=True)
+    gx, gy = (x.gelu(approximate) / (y * y)).sum().gradient(x, y)
+    hx, = (gx * Tensor(w_np)).sum().gradient(x)
+
+    xt, yt = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x_np, y_np))
+    tx, ty = torch.autograd.grad((torch.nn.functional.gelu(xt, approximate=approximate) / (yt * yt)).sum(),
+                                 (xt, yt), create_graph=True)
+    thx, = torch.autograd.grad((tx * torch.tensor(w_np, dtype=torch.float64)).sum(), xt)
+    for ours, oracle in ((gx, tx), (gy, ty), (hx, thx)):
+        got = ours.numpy()
+        assert np.isfinite(got).all(), got
+        np.testing.assert_allclose(got, oracle.detach().numpy(), rtol=1e-4, atol=1e-3)

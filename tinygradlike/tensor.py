@@ -527,11 +527,9 @@ class Tensor:
     def gelu(self, approximate: str = "tanh") -> Tensor:
         """x * Phi(x). approximate="tanh" (the default here; torch's is "none") is the tanh
         formula; "none" is exact, 0.5 * x * (1 + erf(x / sqrt(2)))."""
-        if approximate == "none":
-            return 0.5 * self * (1 + (self * (1 / math.sqrt(2))).erf())
-        if approximate != "tanh":
+        if approximate not in ("tanh", "none"):
             raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
-        return 0.5 * self * (1 + (math.sqrt(2 / math.pi) * (self + 0.044715 * self * self * self)).tanh())
+        return self._with_gradient_rule(_Gelu.value(self.detach(), approximate), _Gelu(approximate))
 
     def softplus(self) -> Tensor:
         # max(x, 0) + log1p(exp(-|x|)), with the branches chosen by `where` so that, as in torch,
@@ -1168,6 +1166,69 @@ class _Moment:
 
     def __repr__(self) -> str:
         return f"{self.kind}(axis={self.axis}, correction={self.correction})"
+
+
+class _Gelu:
+    """The gradient rule of gelu: g * gelu'(x), with the local derivative formed first, as
+    torch's. Derived through the composition instead, a large upstream gradient (1/x**2 for a
+    tiny x) met the factors 0.5 * x * k * (1 + 3 * 0.044715 * x**2) before tanh's 1 - t**2,
+    which is exactly 0 once tanh saturates (x < -10): inf * 0 gave nan where torch gives 0."""
+
+    K = math.sqrt(2 / math.pi)
+
+    def __init__(self, approximate: str):
+        self.approximate = approximate
+        self.replay_key = ("gelu", approximate)  # see _Moment
+
+    @staticmethod
+    def value(x: Tensor, approximate: str) -> Tensor:
+        if approximate == "none":
+            return 0.5 * x * (1 + (x * (1 / math.sqrt(2))).erf())
+        return 0.5 * x * (1 + (_Gelu.K * (x + 0.044715 * x * x * x)).tanh())
+
+    def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
+        x = inputs[0]
+        # gelu'(x), a function of x whose own gradient is registered too (_GeluSlope): a
+        # second derivative under a huge upstream gradient must not overflow either
+        slope = x._with_gradient_rule(_GeluSlope.value(x.detach(), self.approximate), _GeluSlope(self.approximate))
+        return [g * slope]
+
+    def __repr__(self) -> str:
+        return f"gelu(approximate={self.approximate!r})"
+
+
+class _GeluSlope:
+    """The derivative of gelu as a value, with the second derivative as its registered gradient
+    (each formed before the upstream gradient multiplies it, for the reason _Gelu gives).
+    Third derivatives are derived from the composition of the second."""
+
+    def __init__(self, approximate: str):
+        self.approximate = approximate
+        self.replay_key = ("gelu slope", approximate)  # see _Moment
+
+    @staticmethod
+    def value(x: Tensor, approximate: str) -> Tensor:
+        if approximate == "none":  # Phi(x) + x * phi(x)
+            return 0.5 * (1 + (x * (1 / math.sqrt(2))).erf()) + x * _normal_density(x)
+        t = (_Gelu.K * (x + 0.044715 * x * x * x)).tanh()
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_Gelu.K * (1 + 3 * 0.044715 * x * x))
+
+    def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
+        x = inputs[0]
+        if self.approximate == "none":  # phi(x) * (2 - x^2)
+            return [g * (_normal_density(x) * (2 - x * x))]
+        # with u = k (x + 0.044715 x^3), t = tanh(u), u' = k (1 + 3 * 0.044715 x^2):
+        # the second derivative is (1 - t^2) (u' - x t u'^2 + 3 * 0.044715 k x^2)
+        t = (_Gelu.K * (x + 0.044715 * x * x * x)).tanh()
+        du = _Gelu.K * (1 + 3 * 0.044715 * x * x)
+        return [g * ((1 - t * t) * (du - x * t * du * du + (3 * 0.044715 * _Gelu.K) * x * x))]
+
+    def __repr__(self) -> str:
+        return f"gelu_slope(approximate={self.approximate!r})"
+
+
+def _normal_density(x: Tensor) -> Tensor:
+    return (-0.5 * x * x).exp() * (1 / math.sqrt(2 * math.pi))
 
 
 class _LogSumExp:
