@@ -709,3 +709,18 @@ def test_gelu_gradients_where_it_saturates_are_zero_not_nan_under_a_huge_upstrea
         got = ours.numpy()
         assert np.isfinite(got).all(), got
         np.testing.assert_allclose(got, oracle.detach().numpy(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("values", [[3.2677116], [-1.74, -1.74, -1.74]])
+def test_second_derivative_of_sqrt_of_std_at_a_constant_row_is_zero_not_nan(values):
+    # fuzz seed 1203: d2/dx2 of sqrt(std(x)) for one element (correction 0). std' is 0 at a
+    # constant row and sqrt' of 0 is inf; the masked branch of std's gradient met that inf
+    # as 0 * inf = nan in the second derivative. Oracle: torch in float64.
+    x = Tensor(np.array(values, np.float32), requires_grad=True)
+    d, = (x.std(keepdim=True, correction=0).sqrt() * 0.8).sum().gradient(x)
+    dd, = d.sum().gradient(x)
+    xt = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    dt, = torch.autograd.grad((xt.std(correction=0, keepdim=True).sqrt() * 0.8).sum(), xt, create_graph=True)
+    ddt, = torch.autograd.grad(dt.sum(), xt)
+    np.testing.assert_array_equal(d.numpy(), dt.detach().numpy())
+    np.testing.assert_array_equal(dd.numpy(), ddt.numpy())

@@ -1162,7 +1162,9 @@ class _Moment:
             return [g * (2 * per) * centered * scale]
         std = x.std(axis, keepdim=True, correction=c)
         zero = std == 0
-        return [zero.where(0.0, g * per * centered / zero.where(1.0, std / scale))]
+        # the upstream gradient is masked inside the branch too: at a constant row it may be
+        # inf (sqrt(std) above it), and a second derivative would meet it as 0 * inf = nan
+        return [zero.where(0.0, zero.where(0.0, g) * per * centered / zero.where(1.0, std / scale))]
 
     def __repr__(self) -> str:
         return f"{self.kind}(axis={self.axis}, correction={self.correction})"
