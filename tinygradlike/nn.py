@@ -64,13 +64,20 @@ class Module:
 
     def parameters(self) -> list[Tensor]:
         """The trainable tensors (requires_grad=True), each once, in a fixed order."""
+        return [t for _, t in self.named_parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Tensor]]:
+        """(dotted name, tensor) of each trainable tensor, in parameters() order, with the
+        names state_dict() uses (torch's: "1.weight" is the weight of layer 1).
+
+            for name, p in model.named_parameters(): print(name, p.shape)"""
         seen: set[int] = set()
-        params = []
-        for _, t in self.named_tensors():
+        named = []
+        for name, t in self.named_tensors():
             if t.requires_grad and id(t) not in seen:
                 seen.add(id(t))
-                params.append(t)
-        return params
+                named.append((name, t))
+        return named
 
     def buffers(self) -> list[Tensor]:
         """The tensors that are state but not trained (BatchNorm's running statistics)."""

@@ -125,6 +125,37 @@ def replayable(fn):
     return wrapper
 
 
+
+_NO_DIM = object()
+
+
+def dim_alias(fn):
+    """Accept PyTorch's `dim=` where this method takes `axis=` with the same meaning
+    (x.sum(dim=1) is x.sum(axis=1)). Giving both, or `dim` beside a positional axis, is a
+    TypeError, as a repeated argument is in Python."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, dim=_NO_DIM, **kwargs):
+        if dim is not _NO_DIM:
+            if args or "axis" in kwargs:
+                raise TypeError(f"{fn.__name__}() got both an axis and dim={dim!r}; they are the same argument, "
+                                f"give one of them")
+            kwargs["axis"] = dim
+        return fn(self, *args, **kwargs)
+    return wrapper
+
+
+def _refuse_dim(fn):
+    """max and min take `axis=` and return the values only; torch's max(dim=) returns the values
+    and their indices, so `dim=` is refused rather than silently meaning something else."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, dim=_NO_DIM, **kwargs):
+        if dim is not _NO_DIM:
+            raise TypeError(f"Tensor.{fn.__name__}(axis=...) returns the {fn.__name__} values only; torch's "
+                            f"{fn.__name__}(dim=...) also returns their indices. Write "
+                            f"x.{fn.__name__}(axis={dim!r}) and x.arg{fn.__name__}(axis={dim!r})")
+        return fn(self, *args, **kwargs)
+    return wrapper
+
 class Tensor:
     """A lazy n-dimensional array on the OpenCL device.
 
@@ -753,15 +784,18 @@ class Tensor:
             return out
         return out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
+    @dim_alias
     def sum(self, axis=None, keepdim: bool = False) -> Tensor:
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         return src._reduce(Op.ADD, axis, keepdim)
 
+    @_refuse_dim
     def max(self, axis=None, keepdim: bool = False) -> Tensor:
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         out = src._extreme(Op.MAX, axis, keepdim)
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
 
+    @_refuse_dim
     def min(self, axis=None, keepdim: bool = False) -> Tensor:
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         out = src._extreme(Op.MIN, axis, keepdim)
@@ -773,6 +807,7 @@ class Tensor:
             return self.reshape(1)._reduce(op, 0, False)
         return self._reduce(op, axis, keepdim)
 
+    @dim_alias
     def mean(self, axis=None, keepdim: bool = False) -> Tensor:
         count = math.prod(self.shape[a] for a in self._axes(axis))
         return self._float().sum(axis, keepdim) * (1.0 / count if count else math.nan)
@@ -805,10 +840,12 @@ class Tensor:
         axes = self._axes(axis)
         return out if keepdim else out.reshape(tuple(s for i, s in enumerate(self.shape) if i not in axes))
 
+    @dim_alias
     @replayable
     def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         return self._moment("var", axis, keepdim, correction)
 
+    @dim_alias
     @replayable
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         return self._moment("std", axis, keepdim, correction)
@@ -837,11 +874,13 @@ class Tensor:
         rule.output = weakref.ref(node)  # a rule may use the value it differentiates (alive while it is)
         return Tensor(node)
 
+    @dim_alias
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
         as the maximum, as in torch."""
         return self._arg_extreme(Tensor.max, axis, keepdim)
 
+    @dim_alias
     def argmin(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first minimum (a NaN counts as the minimum, as in torch)."""
         return self._arg_extreme(Tensor.min, axis, keepdim)
@@ -863,6 +902,7 @@ class Tensor:
             hit = hit + (self != self)  # the extreme is NaN exactly when there is a NaN
         return n - (hit.cast(dtypes.int32) * countdown).max(axis, keepdim)
 
+    @dim_alias
     @replayable
     def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
         """log(sum(exp(x))) without overflow; its gradient is exp(x - logsumexp), as torch's
@@ -873,12 +913,14 @@ class Tensor:
         out = (held - m).exp().sum(axis, keepdim=True).log() + m
         return self._with_gradient_rule(held._drop_axes(out, axis, keepdim), _LogSumExp(axis))
 
+    @dim_alias
     @replayable
     def softmax(self, axis: int = -1) -> Tensor:
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
         e = shifted.exp()
         return e / e.sum(axis, keepdim=True)
 
+    @dim_alias
     @replayable
     def log_softmax(self, axis: int = -1) -> Tensor:
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
