@@ -69,7 +69,9 @@ with profile() as report:
 print(report)
 slowest = report.rows[0]
 print(f"slowest: {slowest[0]}, {slowest[2] / report.total_seconds:.0%} of the device time")
-assert slowest[0].startswith("matmul")      # in an MLP, the matmuls are where the time goes
+matmul_share = sum(row[2] for row in report.rows if row[0].startswith("matmul")) / report.total_seconds
+print(f"all matmuls together: {matmul_share:.0%}")
+assert matmul_share > 0.5                   # in an MLP, the matmuls are where the time goes
 
 # %% [markdown]
 # `TGL_DEBUG=2` prints one line per launch as it happens (name, global and local size, time,
@@ -92,13 +94,13 @@ assert counts["kernels_compiled"] == 0 and counts["schedules_built"] == 0
 # Here is a normalization written that way, profiled, and then written lazily:
 
 # %%
-data = Tensor(np.random.default_rng(2).normal(size=(1024, 1024)).astype(np.float32))
+data = Tensor(np.random.default_rng(2).normal(size=(2048, 2048)).astype(np.float32))
 mean, std = data.mean(axis=0), data.std(axis=0)
 mean.realize(std)
 
 
 def eager_style(x):
-    centred = (x - mean).realize()          # each realize() stores a full 4 MB intermediate
+    centred = (x - mean).realize()          # each realize() stores a full 16 MB intermediate
     scaled = (centred / std).realize()
     return (scaled * 2 + 1).realize()
 
@@ -109,16 +111,17 @@ def lazy_style(x):
 
 for fn in (eager_style, lazy_style):
     fn(data)                                 # compile outside the profile
+CALLS = 10
 with profile() as eager_report:
-    for _ in range(5):
+    for _ in range(CALLS):
         eager_style(data)
 with profile() as lazy_report:
-    for _ in range(5):
+    for _ in range(CALLS):
         lazy_style(data)
-print(f"eager style: {sum(r[1] for r in eager_report.rows) // 5} kernels a call, "
-      f"{eager_report.total_seconds / 5 * 1e3:.2f} ms; lazy: {sum(r[1] for r in lazy_report.rows) // 5} kernel, "
-      f"{lazy_report.total_seconds / 5 * 1e3:.2f} ms")
-assert sum(r[1] for r in lazy_report.rows) == 5 and sum(r[1] for r in eager_report.rows) == 15
+print(f"eager style: {sum(r[1] for r in eager_report.rows) // CALLS} kernels a call, "
+      f"{eager_report.total_seconds / CALLS * 1e3:.2f} ms; lazy: {sum(r[1] for r in lazy_report.rows) // CALLS} kernel, "
+      f"{lazy_report.total_seconds / CALLS * 1e3:.2f} ms")
+assert sum(r[1] for r in lazy_report.rows) == CALLS and sum(r[1] for r in eager_report.rows) == 3 * CALLS
 assert lazy_report.total_seconds < eager_report.total_seconds
 assert np.allclose(eager_style(data).numpy(), lazy_style(data).numpy())
 
