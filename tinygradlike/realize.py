@@ -126,22 +126,22 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
 
 
 def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
-    """Launch a cached schedule on the memory of a graph of the same structure."""
+    """Launch a cached schedule on the memory of a graph of the same structure: through
+    runtime.replay_launches once every kernel has had its first launch and nothing records or
+    times launches, else through the general path (Buffer, Kernel.__call__)."""
     replays = tuple(launch.replay for launch in launches)
     if runtime.plain_launches() and all(r.ready() for r in replays):
         runtime.replay_launches(replays, nodes, device)
         return
-    pooled = runtime.Buffer.pooled
-    plain = runtime.plain_launches()
     for launch in launches:
-        outs = [pooled(nbytes, device) for _, nbytes in launch.roots]
+        outs = [runtime.Buffer(nbytes, device) for _, nbytes in launch.roots]
         if launch.kernel is not None:
             reads = [nodes[i].buffer for i in launch.reads]
             for buffer in reads:
                 if buffer.device is not device:
                     _check_one_device([n for n in nodes if n.buffer is buffer], device)
-            launch.kernel.replay(launch.global_size, launch.local_size, outs + reads + launch.tail, plain,
-                                 launch.flops, launch.nbytes)
+            launch.kernel(launch.global_size, launch.local_size, *outs, *reads, *launch.tail,
+                          flops=launch.flops, nbytes=launch.nbytes)
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 

@@ -329,20 +329,6 @@ class Buffer:
         else:
             self._hold(_allocate(device, size, _host), int(nbytes), size, device)
 
-    @classmethod
-    def pooled(cls, nbytes: int, device: Device) -> Buffer:
-        """Buffer(nbytes, device) for a cached schedule's outputs (realize._run), without the
-        general constructor's checks: its sizes and device are known good."""
-        size = nbytes if nbytes > 0 else 1
-        memory = device.pool.take(size)
-        if memory is None:
-            memory = _allocate(device, size, None)
-        else:
-            _counters["buffers_reused"] += 1
-        buffer = cls.__new__(cls)
-        buffer._hold(memory, nbytes, size, device)
-        return buffer
-
     def _hold(self, memory: cl.Buffer, nbytes: int, size: int, device: Device) -> None:
         """Take `memory` (size bytes, nbytes of them used) as this Buffer's, and count it live."""
         global _live_buffers
@@ -572,26 +558,29 @@ def _refuse_upload_while_recording() -> None:
 class Replay:
     """One launch of a cached schedule, prepared so that replaying it is a few list operations
     and the two pyopencl calls (replay_launches): ~2 us a launch on PoCL, where the general
-    path (Kernel.__call__, Buffer.pooled) pays ~6 us of Python around them.
+    path (Buffer(), Kernel.__call__) pays ~6 us of Python around them.
 
     outputs: (position, size, nbytes) of each node it writes (size: bytes allocated);
     reads: positions of the memory nodes it reads; tail: the arguments after those (scratch
     memory and scalars), ready for set_args. kernel None: empty results, nothing to launch."""
 
-    __slots__ = ("kernel", "global_size", "local_size", "outputs", "reads", "tail")
+    __slots__ = ("kernel", "global_size", "local_size", "outputs", "reads", "tail", "_ready")
 
     def __init__(self, kernel: Kernel | None, global_size: tuple, local_size: tuple | None,
                  outputs: tuple, reads: tuple, tail: tuple):
         self.kernel, self.global_size, self.local_size = kernel, global_size, local_size
         self.outputs, self.reads = outputs, reads
         self.tail = tuple(a.cl if type(a) is Buffer else a for a in tail)
+        self._ready = kernel is None
 
     def ready(self) -> bool:
         """Whether the launch can skip Kernel.__call__'s first-launch work (argument types,
-        the timed first launch of its local size)."""
-        kernel = self.kernel
-        return kernel is None or (kernel._typed and self.local_size in kernel._timed_local_sizes
-                                  and 0 not in self.global_size)
+        the timed first launch of its local size). Once true, true for good: a kernel's
+        argument types and timed local sizes are only ever added."""
+        if not self._ready:
+            kernel = self.kernel
+            self._ready = kernel._typed and self.local_size in kernel._timed_local_sizes and 0 not in self.global_size
+        return self._ready
 
 
 def replay_launches(replays: tuple, nodes: list, device: Device) -> None:
@@ -728,19 +717,6 @@ class Kernel:
             _report_launch(self, event, global_size, local_size, flops, nbytes)
         if _profile is not None:
             _profile.append((self.name, event, flops, nbytes))
-
-    def replay(self, global_size: tuple, local_size: tuple | None, args: list, plain: bool,
-               flops: int = 0, nbytes: int = 0) -> None:
-        """A launch from a cached schedule (realize._run): the same as calling the kernel, with
-        the per-launch checks skipped once this kernel has run with these argument types and
-        this local size. plain: nothing records or times launches (plain_launches()); flops
-        and nbytes are for the timed report (TGL_DEBUG=2, profile())."""
-        if not plain or not self._typed or local_size not in self._timed_local_sizes or 0 in global_size:
-            self(global_size, local_size, *args, flops=flops, nbytes=nbytes)
-            return
-        self._cl.set_args(*[a.cl if type(a) is Buffer else a for a in args])
-        cl.enqueue_nd_range_kernel(self.device.queue, self._cl, global_size, local_size)
-        _counters["kernels_launched"] += 1
 
     def _enqueue(self, global_size: tuple, local_size: tuple | None) -> cl.Event:
         """Enqueue without waiting, except the first time for this local size: PoCL turns the
