@@ -733,6 +733,15 @@ cdef class _Ints:
         return 0
 
 
+cdef inline int _visit(_Ints seen, _Ints stack, Py_ssize_t key, Py_ssize_t stamp) except -1:
+    """The cone walks' step: push `key` (2 * node + read in place) unless this walk (`stamp`)
+    has seen it."""
+    if seen.v[key] != stamp:
+        seen.v[key] = stamp
+        stack.push(key)
+    return 0
+
+
 cdef class _Graph:
     """One walk of a pending graph as arrays by position: kind, base (the node a VIEW reads,
     else itself), flat (a VIEW that keeps every element in place), sources and uses (CSR)."""
@@ -979,8 +988,7 @@ cdef (Py_ssize_t, Py_ssize_t) _exact_cone(_Graph g, Py_ssize_t root, _Ints store
     cdef Py_ssize_t n_ops = 0, n_read = 0, item, node, k, src, b, key
     cdef bint in_place
     stack.n = 0
-    seen.v[2 * root + 1] = stamp
-    stack.push(2 * root + 1)
+    _visit(seen, stack, 2 * root + 1, stamp)
     while stack.n:
         stack.n -= 1
         item = stack.v[stack.n]
@@ -1001,9 +1009,7 @@ cdef (Py_ssize_t, Py_ssize_t) _exact_cone(_Graph g, Py_ssize_t root, _Ints store
                         break
                 continue
             key = 2 * b + (in_place and g.through_place(src))
-            if seen.v[key] != stamp:
-                seen.v[key] = stamp
-                stack.push(key)
+            _visit(seen, stack, key, stamp)
         if n_read > max_inputs:
             break
     return n_ops, n_read
@@ -1107,8 +1113,7 @@ cdef Py_ssize_t _sibling_cone(_Graph g, Py_ssize_t root, _Ints stored, _Ints rea
     cdef bint in_place
     reads.n = 0
     stack.n = 0
-    seen.v[2 * root + 1] = stamp
-    stack.push(2 * root + 1)
+    _visit(seen, stack, 2 * root + 1, stamp)
     while stack.n:
         stack.n -= 1
         item = stack.v[stack.n]
@@ -1123,18 +1128,14 @@ cdef Py_ssize_t _sibling_cone(_Graph g, Py_ssize_t root, _Ints stored, _Ints rea
             continue
         if g.kind.v[node] == K_VIEW:
             key = 2 * g.base.v[node] + (in_place and g.flat.v[node])
-            if seen.v[key] != stamp:
-                seen.v[key] = stamp
-                stack.push(key)
+            _visit(seen, stack, key, stamp)
             continue
         if g.kind.v[node] == K_CONST:
             continue
         n_ops += 1
         for k in range(g.src_start.v[node], g.src_start.v[node + 1]):
             key = 2 * g.srcs.v[k] + in_place
-            if seen.v[key] != stamp:
-                seen.v[key] = stamp
-                stack.push(key)
+            _visit(seen, stack, key, stamp)
     return n_ops
 
 
