@@ -52,3 +52,13 @@ def test_named_parameters_have_torchs_names_and_order():
     theirs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, tuple(p.shape)) for n, p in theirs.named_parameters()]
     assert [id(p) for _, p in ours.named_parameters()] == [id(p) for p in ours.parameters()]
+
+
+def test_datasets_state_and_grad_mode_are_reachable_from_the_package():
+    import subprocess
+    import sys
+
+    code = ("import tinygradlike as tg; d = tg.datasets.load_digits(); "
+            "print(type(tg.state.save_state).__name__, tg.no_grad.__name__, d.classes)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["function", "no_grad", "10"]

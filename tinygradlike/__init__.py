@@ -18,7 +18,13 @@ _LAZY = {
     "profile": ("tinygradlike.runtime", "profile"),
     "jit": ("tinygradlike.jit", "jit"),
     "CustomOp": ("tinygradlike.custom", "CustomOp"),
+    "no_grad": ("tinygradlike.grad_mode", "no_grad"),
+    "enable_grad": ("tinygradlike.grad_mode", "enable_grad"),
+    "set_grad_enabled": ("tinygradlike.grad_mode", "set_grad_enabled"),
+    "is_grad_enabled": ("tinygradlike.grad_mode", "is_grad_enabled"),
     "nn": ("tinygradlike.nn", None),
+    "datasets": ("tinygradlike.datasets", None),
+    "state": ("tinygradlike.state", None),
     "optim": ("tinygradlike.optim", None),
 }
 

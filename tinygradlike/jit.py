@@ -51,6 +51,7 @@ import numpy as np
 
 from tinygradlike import runtime
 from tinygradlike.graph import Node, Op, buffer_node
+from tinygradlike.scheduler import is_grad_enabled
 from tinygradlike.tensor import Tensor
 
 _STATIC = (bool, int, float, str, type(None), np.generic)  # arguments that key a recording by value
@@ -114,10 +115,11 @@ def _with_memory(t: Tensor) -> Tensor:
 
 
 def _recording_key(call_args: list) -> tuple:
-    """What a recording is valid for: the default device, each input's shape, dtype, device and
-    first position among the inputs (aliasing), and the values of the other arguments."""
+    """What a recording is valid for: the default device, the grad mode, each input's shape,
+    dtype, device and first position among the inputs (aliasing), and the values of the other
+    arguments."""
     buffers = [a.node.buffer for a in call_args if isinstance(a, Tensor)]
-    key: list[Any] = [runtime.get_device()]
+    key: list[Any] = [runtime.get_device(), is_grad_enabled()]  # no_grad() builds another graph
     for a in call_args:
         if isinstance(a, Tensor):
             buffer = a.node.buffer

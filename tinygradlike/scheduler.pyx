@@ -508,7 +508,7 @@ cdef class Node:
         cdef Node src
         if requires_grad is None:  # a gradient can flow through this node (DETACH stops it)
             self.requires_grad = False
-            if op is not _DETACH:
+            if _grad_enabled and op is not _DETACH:
                 for src in srcs:
                     if src.requires_grad:
                         self.requires_grad = True
@@ -554,6 +554,23 @@ cdef class Node:
 
 cdef unsigned long long _node_walks = 0
 cdef unsigned long long _node_serial = 0
+# grad mode (tinygradlike.grad_mode.no_grad): while off, a new node requires no gradient
+# whatever its sources, so it keeps no sources once computed and backward() never reaches it.
+# A flag here, not in Python, because every Node constructor reads it
+cdef bint _grad_enabled = True
+
+
+def set_grad_enabled(bint mode) -> bool:
+    """Turn grad mode on or off for every node made from now on; returns the previous mode."""
+    global _grad_enabled
+    cdef bint previous = _grad_enabled
+    _grad_enabled = mode
+    return previous
+
+
+def is_grad_enabled() -> bool:
+    """Whether nodes made now derive requires_grad from their sources (the default)."""
+    return _grad_enabled
 
 
 def next_serial() -> int:

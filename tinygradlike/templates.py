@@ -14,7 +14,7 @@ import copy
 import weakref
 
 from tinygradlike.graph import Node, Op
-from tinygradlike.scheduler import copy_graph, signature_id, toposort
+from tinygradlike.scheduler import copy_graph, is_grad_enabled, signature_id, toposort
 
 
 class Template:
@@ -77,7 +77,10 @@ def _copy_rule(rule, node: Node, rule_inputs: tuple) -> tuple:
 
 class TemplateCache:
     """Templates by structural key, each with what its caller needs to use the copy (`extra`).
-    Bounded: a program that builds ever new structures must not grow it without end."""
+    Bounded: a program that builds ever new structures must not grow it without end.
+
+    The grad mode (grad_mode.no_grad) is part of every key: a graph built under no_grad holds
+    nodes that require no gradient, and a copy of it must not turn up where they should."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -89,15 +92,18 @@ class TemplateCache:
         if key is None:
             return None
         try:
-            return self.entries.get(key)
+            return self.entries.get((key, is_grad_enabled()))
         except TypeError:
             return None
 
     def record(self, key, inputs: list[Node], outputs: list[Node] | None, since: int, extra=None) -> None:
         """Keep the graph between `inputs` and `outputs` under `key`, the first time only; a graph
         that cannot be copied (outputs None, or refused by Template.record) is remembered as such."""
+        if key is None:
+            return
+        key = (key, is_grad_enabled())
         try:
-            if key is None or key in self.entries:
+            if key in self.entries:
                 return
         except TypeError:
             return
