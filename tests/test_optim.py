@@ -65,7 +65,7 @@ def test_step_realizes_updates_state_and_grads_in_one_schedule(monkeypatch):
     assert len(schedules) == 1
     assert not loss.lazy
     for i, p in enumerate(model.parameters()):
-        assert not p.lazy and not p.grad.lazy and not opt.m[i].lazy and not opt.v[i].lazy
+        assert not p.lazy and not p.grad.lazy and not opt.state[i]["exp_avg"].lazy and not opt.state[i]["exp_avg_sq"].lazy
 
 
 def test_step_updates_parameters_in_place_as_fresh_leaves():
@@ -82,7 +82,7 @@ def test_step_updates_parameters_in_place_as_fresh_leaves():
     assert model.weight is weight  # the same Tensor object: the model sees the update
     assert weight.node.buffer is memory  # the same memory: a jit replay sees it too
     assert weight.node.op is Op.BUFFER and weight.node.srcs == () and weight.requires_grad
-    assert opt.momentum_buffers[0].node.srcs == ()  # the momentum holds no history either
+    assert opt.state[0]["momentum_buffer"].node.srcs == ()  # the momentum holds no history either
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam"])

@@ -1,8 +1,11 @@
 """Optimizers: SGD (momentum, Nesterov, weight decay), Adam, AdamW and RMSprop, with torch's
-update rules.
+update rules, parameter groups and state dicts.
 
     opt = optim.Adam(model.parameters(), lr=1e-3)
     opt.zero_grad(); loss.backward(); opt.step()
+
+    opt = optim.SGD([{"params": model[0].parameters(), "lr": 0.01},   # per-group settings,
+                     {"params": model[2].parameters()}], lr=0.1, momentum=0.9)  # as torch's
 
 One `step()` builds the new value of every parameter and of the optimizer's state as lazy
 tensors and realizes them all, with the gradients they read, in ONE schedule. Each result then
@@ -11,14 +14,24 @@ becomes the content of the memory its tensor already owns, by trading storage, n
 to step, and the memory object stays put, so a `jit`-recorded training step keeps reading
 the right buffers when it is replayed.
 
-Nothing that changes between steps is a Python number inside the graph: numbers are baked
-into the kernel source, so a changing one would compile new kernels (and a jit replay would
-freeze it). The learning rate lives in a one-element device buffer (`opt.lr = 0.01` rewrites
-it), and Adam's bias corrections are optimizer state on the device, updated by the step.
+Nothing that changes between steps is a Python number inside the graph: a changing number
+would make a new schedule every step (and a jit replay would freeze it). Each group's learning
+rate lives in a one-element device buffer (`opt.param_groups[0]["lr"] = 0.01` or `opt.lr =
+0.01` rewrites it), and Adam's bias corrections are optimizer state on the device, updated by
+the step. The other settings (momentum, betas, ...) are constants of the update graph: changing
+one builds the update graph anew at the next step.
+
+State is kept per parameter, as torch keeps it (`opt.state[i]`, named as torch names it:
+"momentum_buffer", "exp_avg", ...), and made at the first step that has a gradient for the
+parameter. `state_dict()` / `load_state_dict()` use torch's layout, and `save(path)` /
+`load(path)` write and read it as .npz or .safetensors (no pickle), so training can stop and
+resume on the same trajectory.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from numbers import Real
+from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -29,49 +42,180 @@ from tinygradlike.templates import TemplateCache
 from tinygradlike.tensor import Tensor, pending_backward_roots
 
 
-class Optimizer:
-    """Holds the parameters and their state; subclasses define `update`."""
+class ParamGroup(dict):
+    """One entry of `opt.param_groups`: the group's "params" (its tensors) and its settings
+    ("lr", "momentum", ...), as torch's. A new setting takes effect at the next step(); a new
+    "lr" is written into the group's one-element device buffer, so no kernel is rebuilt.
 
-    def __init__(self, params: Iterable[Tensor], lr: float):
+    >>> from tinygradlike import Tensor, optim
+    >>> opt = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5)
+    >>> opt.param_groups[0]["lr"] = 0.25
+    >>> opt.param_groups[0]["lr"]
+    0.25
+    """
+
+    def __init__(self, settings: dict[str, Any], params: list[Tensor]):
+        super().__init__(params=params)
+        self.lr_tensor = Tensor(np.zeros((), dtype=np.float32))
+        for key, value in settings.items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "params" and "params" in self:
+            raise ValueError("a group's parameters are fixed once the optimizer holds them (their state is "
+                             "kept by position); add others with opt.add_param_group({'params': [...]})")
+        if key == "lr":
+            if not isinstance(value, Real) or isinstance(value, bool) or not value >= 0:
+                raise ValueError(f"a learning rate is a number >= 0, got {value!r}")
+            value = float(value)
+            self.lr_tensor.node.buffer.copyin(np.array(value, dtype=np.float32))
+        elif isinstance(value, list):
+            value = tuple(value)  # betas=[0.9, 0.99] must key the update graph like (0.9, 0.99)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # dict.update would skip __setitem__
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+
+class Optimizer:
+    """The parameters, in groups with their own settings, and each parameter's state.
+
+    A subclass passes its settings' defaults to __init__ and defines `new_state` (the state a
+    parameter needs, as zeros) and `update` (the new parameter and state values, as lazy
+    tensors). `params` are tensors, or dicts with "params" and settings (torch's parameter
+    groups); index i of `params`, `state` and state_dict() counts every group's parameters
+    in order."""
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
+        if isinstance(params, Tensor):
+            raise TypeError("an optimizer takes an iterable of tensors (model.parameters()) or of parameter "
+                            "groups, not one Tensor: wrap it in a list")
+        self.defaults = dict(defaults)
+        self.param_groups: list[ParamGroup] = []
         self.params: list[Tensor] = []
-        for p in params:
-            if not p.requires_grad:
-                raise ValueError(f"optimizer parameter of shape {p.shape} does not require gradients; "
-                                 f"create it with requires_grad=True")
-            if any(src.requires_grad for src in p.node.srcs):
-                raise ValueError(f"optimizer parameter of shape {p.shape} is not a leaf: it is computed from "
-                                 f"other tensors that require gradients, so an update could not change it. "
-                                 f"Optimize the tensors it is made from, or make it a leaf with "
-                                 f".detach().requires_grad_()")
-            if all(p is not q for q in self.params):
-                self.params.append(_own_memory(p))
-        if not self.params:
-            raise ValueError("optimizer got an empty parameter list")
-        self._lr = Tensor(np.array(lr, dtype=np.float32))
-        self._lr_value = float(lr)
+        self.state: list[dict[str, Tensor]] = []
+        self._group_of: list[int] = []
+        self._setting_names = tuple(sorted(k for k in self.defaults if k != "lr"))
         self._templates = TemplateCache(16)  # settings changed every step must not grow it
+        self._prepared: tuple | None = None  # what _prepare last made state for
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        kinds = {isinstance(g, dict) for g in groups}
+        if kinds == {True}:
+            for group in groups:
+                self.add_param_group(group)
+        elif kinds == {False}:
+            self.add_param_group({"params": groups})
+        else:
+            raise TypeError("give an optimizer tensors or parameter groups (dicts with 'params'), not both")
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add parameters with settings of their own (the optimizer's defaults for the rest),
+        as torch's: a pretrained layer at a smaller learning rate, say.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> a, b = Tensor([1.0], requires_grad=True), Tensor([2.0], requires_grad=True)
+        >>> opt = optim.SGD([a], lr=0.1)
+        >>> opt.add_param_group({"params": [b], "lr": 0.01})
+        >>> [g["lr"] for g in opt.param_groups]
+        [0.1, 0.01]
+        """
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"a parameter group is a dict with a 'params' entry, got {type(group).__name__}")
+        params = group["params"]
+        members: list[Tensor] = []
+        for p in [params] if isinstance(params, Tensor) else list(params):
+            _check_parameter(p)
+            if any(p is q for q in members):
+                continue  # listed twice: still one parameter
+            if any(p is q for q in self.params):
+                raise ValueError(f"a parameter of shape {p.shape} is in two parameter groups; each parameter "
+                                 f"belongs to one group")
+            members.append(p)
+        if not members:
+            raise ValueError("a parameter group has no parameters")
+        settings = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self.check_settings(settings)
+        for p in members:
+            self.params.append(_own_memory(p))
+            self.state.append({})
+            self._group_of.append(len(self.param_groups))
+        self.param_groups.append(ParamGroup(settings, members))
 
     @property
     def lr(self) -> float:
-        """The learning rate. Setting it rewrites a device buffer: no kernel is recompiled."""
-        return self._lr_value
+        """The learning rate of every group. Setting it sets each group's on the device: nothing
+        recompiles. With groups of different rates, read opt.param_groups[i]["lr"].
+
+        >>> from tinygradlike import Tensor, optim
+        >>> opt = optim.Adam([Tensor([1.0], requires_grad=True)], lr=0.5)
+        >>> opt.lr = 0.125
+        >>> opt.lr
+        0.125
+        """
+        rates = sorted({g["lr"] for g in self.param_groups})
+        if len(rates) > 1:
+            raise ValueError(f"the parameter groups have different learning rates {rates}; "
+                             f"read opt.param_groups[i]['lr']")
+        return rates[0]
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr_value = float(value)
-        self._lr.node.buffer.copyin(np.array(value, dtype=np.float32))
+        for group in self.param_groups:
+            group["lr"] = value
 
-    def zero_grad(self) -> None:
-        """Forget the gradients (and, with them, the graph of the last forward pass)."""
+    def __getattr__(self, name: str) -> Any:
+        """opt.momentum, opt.betas, ...: a setting every group shares (as opt.lr)."""
+        defaults = self.__dict__.get("defaults")
+        if defaults is None or name not in defaults:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        values = [g[name] for g in self.param_groups]
+        if any(v != values[0] for v in values):
+            raise ValueError(f"the parameter groups have different {name} values {values}; "
+                             f"read opt.param_groups[i][{name!r}]")
+        return values[0]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """opt.momentum = 0.5 sets every group's momentum, from the next step on (as opt.lr)."""
+        if name != "lr" and name in self.__dict__.get("defaults", ()):
+            for group in self.param_groups:
+                group[name] = value
+        else:
+            super().__setattr__(name, value)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients (and, with them, the graph of the last forward pass); with
+        set_to_none=False they become zeros instead, which step() still applies, as torch's.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> w = Tensor([1.0], requires_grad=True); opt = optim.SGD([w])
+        >>> _ = (w * 3).sum().backward(); opt.zero_grad()
+        >>> print(w.grad)
+        None
+        """
         for p in self.params:
-            p.grad = None
+            p.grad = None if set_to_none or p.grad is None else Tensor.zeros(*p.shape, dtype=p.dtype)
 
     def step(self, *also: Tensor) -> None:
         """Update every parameter that has a gradient, in one schedule.
 
         `also`: tensors to compute in the same schedule, such as the loss or the logits you
-        want to read afterwards (`opt.step(loss)`): they cost no second pass over the graph."""
-        stepping = [(i, p) for i, p in enumerate(self.params) if p.grad is not None]
+        want to read afterwards (`opt.step(loss)`): they cost no second pass over the graph.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> w = Tensor([1.0, 2.0], requires_grad=True); opt = optim.SGD([w], lr=0.5)
+        >>> _ = (w * w).sum().backward(); opt.step()
+        >>> w.numpy()
+        array([0., 0.], dtype=float32)
+        """
+        stepping = tuple(i for i, p in enumerate(self.params) if p.grad is not None)
         pairs, grads = self._update_graph(stepping) if stepping else ([], [])
         # the losses backward() ran on, if still lazy: computed here, from the weights they
         # were built on, so reading one after the step costs a read and no second schedule.
@@ -84,31 +228,204 @@ class Optimizer:
         taken: set[int] = set()
         for target, new in pairs:
             _store(target, new, taken)
-        for (_, p), g in zip(stepping, grads):
-            p.grad = g  # the realized gradient this step used
+        for i, g in zip(stepping, grads):
+            self.params[i].grad = g  # the realized gradient this step used
 
-    def _build_update(self, stepping: list[tuple[int, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch's layout: {"state": {i: {name: Tensor}}, "param_groups": [{settings...,
+        "params": [i, ...]}]}. The tensors are snapshots: a later step() does not change them
+        (it trades storage, it never writes over them), so a checkpoint can be kept in memory.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> opt = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5, momentum=0.5)
+        >>> opt.state_dict()["param_groups"]
+        [{'lr': 0.5, 'momentum': 0.5, 'weight_decay': 0.0, 'nesterov': False, 'params': [0]}]
+        """
+        state = {i: {name: Tensor(t.node) for name, t in entries.items()}
+                 for i, entries in enumerate(self.state) if entries}
+        groups, start = [], 0
+        for group in self.param_groups:
+            count = len(group["params"])
+            groups.append({**{k: v for k, v in group.items() if k != "params"},
+                           "params": list(range(start, start + count))})
+            start += count
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take the settings and state of `state_dict()` (from this optimizer or one built the
+        same way): training goes on as if it had never stopped. Values may be Tensors or numpy
+        arrays. Everything is checked before anything changes; a mismatch (group count, group
+        sizes, unknown state, shapes) raises a ValueError that says which.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> opt = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5)
+        >>> opt.load_state_dict({"state": {}, "param_groups": [{"lr": 0.25, "params": [0]}]}); opt.lr
+        0.25
+        """
+        from tinygradlike.state import _host_array
+
+        groups, state = state_dict.get("param_groups"), state_dict.get("state")
+        if not isinstance(groups, list) or not isinstance(state, dict):
+            raise ValueError("an optimizer state dict has 'state' (a dict) and 'param_groups' (a list), as "
+                             "state_dict() returns")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"the state dict has {len(groups)} parameter groups, this optimizer "
+                             f"{len(self.param_groups)}")
+        for k, (saved, own) in enumerate(zip(groups, self.param_groups)):
+            if len(saved.get("params", ())) != len(own["params"]):
+                raise ValueError(f"parameter group {k} has {len(saved.get('params', ()))} parameters in the "
+                                 f"state dict and {len(own['params'])} here")
+        settings = [{**own, **{k: v for k, v in saved.items() if k != "params"}}
+                    for saved, own in zip(groups, self.param_groups)]
+        for s in settings:
+            self.check_settings(s)
+        arrays: dict[int, dict[str, np.ndarray]] = {}
+        for key, entries in state.items():
+            i = int(key)
+            if not 0 <= i < len(self.params):
+                raise ValueError(f"the state dict has state for parameter {i}; this optimizer has "
+                                 f"{len(self.params)} parameters")
+            p = self.params[i]
+            expected = self.new_state(p, settings[self._group_of[i]])
+            arrays[i] = {}
+            for name, value in entries.items():
+                if name not in expected:
+                    raise ValueError(f"parameter {i}: {type(self).__name__} with these settings keeps no state "
+                                     f"named {name!r} (it keeps {sorted(expected)})")
+                array = _host_array(value)
+                if array.shape != expected[name].shape:
+                    raise ValueError(f"parameter {i}: state {name!r} has shape {array.shape} in the state dict, "
+                                     f"{expected[name].shape} here")
+                arrays[i][name] = array.astype(expected[name].dtype)
+        for saved, own in zip(groups, self.param_groups):
+            own.update({k: v for k, v in saved.items() if k != "params"})
+        for i, entries in enumerate(self.state):
+            loaded = arrays.get(i, {})
+            for name, array in loaded.items():
+                if name in entries:  # into the same memory: a jit recording that reads it stays right
+                    entries[name].assign(Tensor(array))
+            merged = sorted((name, entries[name] if name in entries else Tensor(array)) for name, array in loaded.items())
+            entries.clear()
+            entries.update(merged)  # state a parameter has no saved entry for is dropped, as torch does
+        self._prepared = None
+
+    def save(self, path: str | Path) -> None:
+        """Write state_dict() to `path` (.npz or .safetensors; no pickle): each state tensor as
+        "state.<i>.<name>", each group setting as "param_groups.<k>.<setting>".
+
+        >>> import os, tempfile
+        >>> from tinygradlike import Tensor, optim
+        >>> opt = optim.Adam([Tensor([1.0], requires_grad=True)], lr=0.5)
+        >>> path = os.path.join(tempfile.mkdtemp(), "opt.safetensors"); opt.save(path); opt.load(path)
+        """
+        from tinygradlike.state import save_state
+
+        saved = self.state_dict()
+        flat: dict[str, Any] = {f"state.{i}.{name}": t for i, entries in saved["state"].items()
+                                for name, t in entries.items()}
+        for k, group in enumerate(saved["param_groups"]):
+            for key, value in group.items():
+                array = np.asarray(value)
+                if array.dtype.kind not in "biuf":
+                    raise ValueError(f"parameter group {k}: setting {key!r} = {value!r} is not a number, so it "
+                                     f"cannot be saved; keep only numbers, booleans and tuples of numbers there")
+                flat[f"param_groups.{k}.{key}"] = array
+        save_state(flat, path)
+
+    def load(self, path: str | Path) -> None:
+        """Read what save() wrote and load_state_dict() it."""
+        from tinygradlike.state import load_state
+
+        state: dict[int, dict[str, np.ndarray]] = {}
+        groups: dict[int, dict[str, Any]] = {}
+        for name, array in load_state(path).items():
+            kind, index, key = (name.split(".", 2) + ["", ""])[:3]
+            if kind == "state" and index.isdigit() and key:
+                state.setdefault(int(index), {})[key] = array
+            elif kind == "param_groups" and index.isdigit() and key:
+                value = array.tolist()
+                groups.setdefault(int(index), {})[key] = tuple(value) if isinstance(value, list) and key != "params" else value
+            else:
+                raise ValueError(f"{path}: {name!r} is not an optimizer entry (state.<i>.<name> or "
+                                 f"param_groups.<k>.<setting>); was it written by Optimizer.save?")
+        self.load_state_dict({"state": state, "param_groups": [groups[k] for k in sorted(groups)]})
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for k, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {k}")
+            lines += [f"    {key}: {value}" for key, value in group.items() if key != "params"]
+        return "\n".join(lines + [")"])
+
+    # -- what a subclass defines -------------------------------------------------------------
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Raise a ValueError for settings the update rule cannot use."""
+        lr = settings.get("lr")
+        if not isinstance(lr, Real) or isinstance(lr, bool) or not lr >= 0:
+            raise ValueError(f"a learning rate is a number >= 0, got {lr!r}")
+
+    def new_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, np.ndarray]:
+        """The state parameter `p` needs under `group`'s settings, by name, as zeros."""
+        return {}
+
+    def settings_changed(self, group: ParamGroup, state: dict[str, Tensor]) -> None:
+        """Bring a parameter's state in line with its group's new settings (before a step)."""
+
+    def update(self, p: Tensor, g: Tensor, group: ParamGroup,
+               state: dict[str, Tensor]) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """The new value of a parameter (from detached p and g) and (state tensor, new value)
+        pairs; the learning rate is group.lr_tensor, the other settings group[name]."""
+        raise NotImplementedError
+
+    # -- the update graph --------------------------------------------------------------------
+    def _prepare(self, stepping: tuple[int, ...], settings: tuple) -> None:
+        """Check changed settings and make the state the stepping parameters lack (zeros: real
+        memory, not lazy zeros, so the first step reads memory like every later one and step 2
+        compiles nothing new). Nothing to do while stepping and settings stay the same."""
+        if self._prepared == (stepping, settings):
+            return
+        for group in self.param_groups:
+            self.check_settings(group)
+        if self._prepared is not None:
+            changed = {k for k, (old, new) in enumerate(zip(self._prepared[1], settings)) if old != new}
+            for i, entries in enumerate(self.state):
+                if self._group_of[i] in changed and entries:
+                    self.settings_changed(self.param_groups[self._group_of[i]], entries)
+        for i in stepping:
+            entries = self.state[i]
+            missing = {name: zeros for name, zeros in self.new_state(self.params[i], self.param_groups[self._group_of[i]]).items()
+                       if name not in entries}
+            if missing:
+                merged = sorted({**entries, **{name: Tensor(z) for name, z in missing.items()}}.items())
+                entries.clear()
+                entries.update(merged)  # by name: the update graph's inputs come in a fixed order
+        self._prepared = (stepping, settings)
+
+    def _build_update(self, stepping: tuple[int, ...]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
         """(tensor that owns memory, its new value) pairs and the detached gradients, built
-        by running begin_step and update."""
-        pairs = self.begin_step()
-        grads = []
-        for i, p in stepping:
+        by running update for each stepping parameter."""
+        pairs, grads = [], []
+        for i in stepping:
+            p = self.params[i]
             g = p.grad.detach()  # one node for all its uses: computed once, stored once
-            new_p, state = self.update(i, p.detach(), g)
+            new_p, state = self.update(p.detach(), g, self.param_groups[self._group_of[i]], self.state[i])
             pairs += [(p, new_p), *state]
             grads.append(g)
         return pairs, grads
 
-    def _update_graph(self, stepping: list[tuple[int, Tensor]]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
+    def _update_graph(self, stepping: tuple[int, ...]) -> tuple[list[tuple[Tensor, Tensor]], list[Tensor]]:
         """The update graph of this step: built by _build_update the first time for its
         structure, and from then on copied from that first build (templates.Template), which
         skips the Python of every Tensor op in update(). The update is the same graph every
         step as long as its inputs (the optimizer's tensors and the gradients) keep their
         shapes, dtypes and views, and its settings (momentum, betas, ...) stay put: all of
-        that is the key. The learning rate is not in it: it lives on the device."""
+        that is the key. The learning rates are not in it: they live on the device."""
+        settings = self._settings()
+        self._prepare(stepping, settings)
         tensors = self._tensors()
-        inputs = [t.node for t in tensors] + [p.grad.node for _, p in stepping]
-        key = (tuple(i for i, _ in stepping), self._settings(), inputs_key(inputs))
+        inputs = [t.node for t in tensors] + [self.params[i].grad.node for i in stepping]
+        key = (stepping, settings, inputs_key(inputs))
         known = self._templates.find(key)
         if known is None:
             since = next_serial()
@@ -126,32 +443,27 @@ class Optimizer:
         return pairs, [Tensor(node) for node in nodes[len(targets):]]
 
     def _tensors(self) -> list[Tensor]:
-        """Every tensor the optimizer holds (parameters, state, learning rate), in a fixed order."""
-        found = []
-        for value in vars(self).values():
-            if isinstance(value, Tensor):
-                found.append(value)
-            elif isinstance(value, list):
-                found.extend(v for v in value if isinstance(v, Tensor))
-        return found
+        """Every tensor the optimizer holds (parameters, learning rates, state), in a fixed order."""
+        return (self.params + [group.lr_tensor for group in self.param_groups]
+                + [t for entries in self.state for t in entries.values()])
 
     def _settings(self) -> tuple:
-        """The plain-valued attributes the update graph may depend on."""
-        return tuple((name, value) for name, value in vars(self).items()
-                     if name != "_lr_value" and isinstance(value, (bool, int, float, str, tuple, type(None))))
+        """What the update graph depends on besides its tensors: each group's size and settings."""
+        names = self._setting_names
+        return tuple((len(g["params"]),) + tuple(g[name] for name in names) for g in self.param_groups)
 
-    def begin_step(self) -> list[tuple[Tensor, Tensor]]:
-        """(state, new value) pairs of the whole step, built before the per-parameter updates."""
-        return []
 
-    def update(self, i: int, p: Tensor, g: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
-        """The new value of parameter i (from detached p and g), and (state, new value) pairs."""
-        raise NotImplementedError
-
-    def _zeros_state(self) -> list[Tensor]:
-        # real buffers, not lazy zeros: the first step must read memory like every later one,
-        # or step 2 would compile different kernels than step 1
-        return [Tensor(np.zeros(p.shape, dtype=p.dtype.np)) for p in self.params]
+def _check_parameter(p: Any) -> None:
+    if not isinstance(p, Tensor):
+        raise TypeError(f"an optimizer parameter must be a Tensor, got {type(p).__name__}")
+    if not p.requires_grad:
+        raise ValueError(f"optimizer parameter of shape {p.shape} does not require gradients; "
+                         f"create it with requires_grad=True")
+    if any(src.requires_grad for src in p.node.srcs):
+        raise ValueError(f"optimizer parameter of shape {p.shape} is not a leaf: it is computed from "
+                         f"other tensors that require gradients, so an update could not change it. "
+                         f"Optimize the tensors it is made from, or make it a leaf with "
+                         f".detach().requires_grad_()")
 
 
 def _store(target: Tensor, new: Tensor, taken: set[int]) -> None:
@@ -184,69 +496,107 @@ def _own_memory(p: Tensor) -> Tensor:
 
 class SGD(Optimizer):
     """torch.optim.SGD: g += weight_decay * p; buf = momentum * buf + g;
-    p -= lr * (g + momentum * buf if nesterov else buf)  (buf = g when momentum == 0)."""
+    p -= lr * (g + momentum * buf if nesterov else buf)  (buf = g at its first step).
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
+    >>> from tinygradlike import Tensor, optim
+    >>> optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.1, momentum=0.9).param_groups[0]["momentum"]
+    0.9
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        super().__init__(params, lr)
-        if nesterov and momentum <= 0:
-            raise ValueError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
-        # zeros make the first step buf = g, exactly torch's first step (dampening is not offered)
-        self.momentum_buffers = self._zeros_state() if momentum else []
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov))
 
-    def update(self, i, p, g):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if not self.momentum:
-            return p - self._lr * g, []
-        buf = self.momentum_buffers[i] * self.momentum + g
-        direction = g + self.momentum * buf if self.nesterov else buf
-        return p - self._lr * direction, [(self.momentum_buffers[i], buf)]
+    def check_settings(self, settings):
+        super().check_settings(settings)
+        if settings["nesterov"] and settings["momentum"] <= 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+
+    def new_state(self, p, group):
+        # zeros make the first step buf = g, exactly torch's first step (dampening is not offered)
+        return {"momentum_buffer": np.zeros(p.shape, p.dtype.np)} if group["momentum"] else {}
+
+    def update(self, p, g, group, state):
+        momentum = group["momentum"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        if not momentum:
+            return p - group.lr_tensor * g, []
+        buf = state["momentum_buffer"] * momentum + g
+        direction = g + momentum * buf if group["nesterov"] else buf
+        return p - group.lr_tensor * direction, [(state["momentum_buffer"], buf)]
 
 
 class Adam(Optimizer):
     """torch.optim.Adam: m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
     p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). weight_decay adds weight_decay*p to g
-    (L2, as torch's Adam); AdamW decays the weights directly instead."""
+    (L2, as torch's Adam); AdamW decays the weights directly instead. State: "exp_avg" (m),
+    "exp_avg_sq" (v) and "bias_corrections" (1 - b1^t, 1 - b2^t, t), t counting this
+    parameter's steps (torch's "step").
+
+    >>> from tinygradlike import Tensor, optim
+    >>> optim.Adam([Tensor([1.0], requires_grad=True)], lr=0.01).param_groups[0]["betas"]
+    (0.9, 0.999)
+    """
 
     decoupled = False
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        self.b1, self.b2 = betas
-        self.eps, self.weight_decay = eps, weight_decay
-        self.m, self.v = self._zeros_state(), self._zeros_state()
-        # each parameter's bias corrections 1 - b1^t and 1 - b2^t, kept as c <- c*b + (1-b)
-        # from c = 0: accurate in float32 (1 - 0.999^t itself would cancel), on the device, so
-        # they advance on a jit replay too, and per parameter, as torch counts steps: one
-        # that had no gradient in a step (a frozen layer) does not advance
-        # (one (2,) tensor per parameter: a jit step copies each state tensor back)
-        self.corrections = [Tensor(np.zeros(2, dtype=np.float32)) for _ in self.params]
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
-    def update(self, i, p, g):
-        betas = Tensor.full((1,), self.b1).cat(Tensor.full((1,), self.b2))
-        one_minus = Tensor.full((1,), 1 - self.b1).cat(Tensor.full((1,), 1 - self.b2))
-        c = self.corrections[i] * betas + one_minus  # this step's (1 - b1^t, 1 - b2^t)
+    def check_settings(self, settings):
+        super().check_settings(settings)
+        betas = settings["betas"]
+        if len(betas) != 2 or not all(isinstance(b, Real) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"betas are two numbers in [0, 1), got {betas!r}")
+
+    def new_state(self, p, group):
+        # "bias_corrections" is (1 - b1^t, 1 - b2^t, t), kept as c <- c*b + (1-b) from c = 0
+        # and t <- t + 1: accurate in float32 (1 - 0.999^t itself would cancel), on the device,
+        # so they advance on a jit replay too, and per parameter, as torch counts steps: one
+        # that had no gradient in a step (a frozen layer) does not advance
+        zeros = np.zeros(p.shape, p.dtype.np)
+        return {"exp_avg": zeros, "exp_avg_sq": zeros.copy(), "bias_corrections": np.zeros(3, np.float32)}
+
+    def settings_changed(self, group, state):
+        # torch corrects by 1 - b^t with the betas of now: new betas restart the recurrence there
+        t = float(state["bias_corrections"].numpy()[2])
+        b1, b2 = group["betas"]
+        state["bias_corrections"].assign(Tensor(np.array([1 - b1 ** t, 1 - b2 ** t, t], dtype=np.float32)))
+
+    def update(self, p, g, group, state):
+        b1, b2 = group["betas"]
+        lr, weight_decay = group.lr_tensor, group["weight_decay"]
+        c = state["bias_corrections"] * _three(b1, b2, 1.0) + _three(1 - b1, 1 - b2, 1.0)  # this step's
         c1, c2 = c[0], c[1]
-        if self.weight_decay and self.decoupled:
-            p = p * (1 - self._lr * self.weight_decay)
-        elif self.weight_decay:
-            g = g + self.weight_decay * p
-        m = self.b1 * self.m[i] + (1 - self.b1) * g
-        v = self.b2 * self.v[i] + (1 - self.b2) * g * g
-        new_p = p - (self._lr / c1) * (m / (v.sqrt() / c2.sqrt() + self.eps))
-        return new_p, [(self.m[i], m), (self.v[i], v), (self.corrections[i], c)]
+        if weight_decay and self.decoupled:
+            p = p * (1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + weight_decay * p
+        m = b1 * state["exp_avg"] + (1 - b1) * g
+        v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g
+        new_p = p - (lr / c1) * (m / (v.sqrt() / c2.sqrt() + group["eps"]))
+        return new_p, [(state["exp_avg"], m), (state["exp_avg_sq"], v), (state["bias_corrections"], c)]
+
+
+def _three(a: float, b: float, c: float) -> Tensor:
+    """(a, b, c) as a lazy constant tensor (made of constants: no upload, so a jit can record it)."""
+    return Tensor.full((1,), a).cat(Tensor.full((1,), b), Tensor.full((1,), c))
 
 
 class AdamW(Adam):
-    """torch.optim.AdamW: Adam with decoupled weight decay, p *= 1 - lr * weight_decay first."""
+    """torch.optim.AdamW: Adam with decoupled weight decay, p *= 1 - lr * weight_decay first.
+
+    >>> from tinygradlike import Tensor, optim
+    >>> optim.AdamW([Tensor([1.0], requires_grad=True)]).param_groups[0]["weight_decay"]
+    0.01
+    """
 
     decoupled = True
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
@@ -254,30 +604,37 @@ class RMSprop(Optimizer):
     """torch.optim.RMSprop: s = alpha*s + (1-alpha)*g^2 (g += weight_decay*p first);
     centered: a = alpha*a + (1-alpha)*g and the denominator uses s - a^2;
     d = g / (sqrt(...) + eps); with momentum, buf = momentum*buf + d and p -= lr*buf,
-    else p -= lr*d."""
+    else p -= lr*d. State: "square_avg", "grad_avg" (centered), "momentum_buffer".
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
-        super().__init__(params, lr)
-        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
-        self.momentum, self.centered = momentum, centered
-        self.square_avg = self._zeros_state()
-        self.grad_avg = self._zeros_state() if centered else []
-        self.momentum_buffers = self._zeros_state() if momentum else []
+    >>> from tinygradlike import Tensor, optim
+    >>> optim.RMSprop([Tensor([1.0], requires_grad=True)]).param_groups[0]["alpha"]
+    0.99
+    """
 
-    def update(self, i, p, g):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        square_avg = self.alpha * self.square_avg[i] + (1 - self.alpha) * g * g
-        state = [(self.square_avg[i], square_avg)]
-        if self.centered:
-            grad_avg = self.alpha * self.grad_avg[i] + (1 - self.alpha) * g
-            state.append((self.grad_avg[i], grad_avg))
-            denominator = (square_avg - grad_avg * grad_avg).sqrt() + self.eps
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    def new_state(self, p, group):
+        zeros = np.zeros(p.shape, p.dtype.np)
+        names = ["square_avg"] + ["grad_avg"] * bool(group["centered"]) + ["momentum_buffer"] * bool(group["momentum"])
+        return {name: zeros.copy() for name in names}
+
+    def update(self, p, g, group, state):
+        alpha, momentum = group["alpha"], group["momentum"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p
+        square_avg = alpha * state["square_avg"] + (1 - alpha) * g * g
+        pairs = [(state["square_avg"], square_avg)]
+        if group["centered"]:
+            grad_avg = alpha * state["grad_avg"] + (1 - alpha) * g
+            pairs.append((state["grad_avg"], grad_avg))
+            denominator = (square_avg - grad_avg * grad_avg).sqrt() + group["eps"]
         else:
-            denominator = square_avg.sqrt() + self.eps
+            denominator = square_avg.sqrt() + group["eps"]
         direction = g / denominator
-        if self.momentum:
-            direction = self.momentum * self.momentum_buffers[i] + direction
-            state.append((self.momentum_buffers[i], direction))
-        return p - self._lr * direction, state
+        if momentum:
+            direction = momentum * state["momentum_buffer"] + direction
+            pairs.append((state["momentum_buffer"], direction))
+        return p - group.lr_tensor * direction, pairs
