@@ -32,6 +32,15 @@ class Value(ScalarNode):
     `.data` computes the value on first read; `.backward()` fills `.grad` (see its docstring for
     what a second call does); `.zero_grad()` resets; `.to_dot()` draws the graph. Math follows
     IEEE floats like numpy float64: log(0) is -inf, 1/0 is inf, sqrt(-1) is nan, never an error.
+    Operators: + - * / ** and unary -, with Python numbers on either side.
+
+    >>> a = Value(2.0); b = a * a + a
+    >>> b.realized, b.op, len(b.srcs), a.is_leaf
+    (False, '+', 2, True)
+    >>> b.backward(); b.data, a.grad
+    (6.0, 5.0)
+    >>> b.zero_grad(); a.grad
+    0.0
     """
     __slots__ = ()
 
@@ -47,14 +56,69 @@ class Value(ScalarNode):
     def __rpow__(self, other): return apply(_POW, _operand(other, "**", True), self)
     def __neg__(self): return apply(_NEG, self)
 
-    def relu(self) -> Value: return apply(_RELU, self)
-    def tanh(self) -> Value: return apply(_TANH, self)
-    def sigmoid(self) -> Value: return apply(_SIGMOID, self)
-    def exp(self) -> Value: return apply(_EXP, self)
-    def log(self) -> Value: return apply(_LOG, self)
-    def sqrt(self) -> Value: return apply(_SQRT, self)
-    def sin(self) -> Value: return apply(_SIN, self)
-    def cos(self) -> Value: return apply(_COS, self)
+    def relu(self) -> Value:
+        """max(x, 0), with relu'(0) = 0.
+
+        >>> Value(-2.0).relu().data
+        0.0
+        """
+        return apply(_RELU, self)
+
+    def tanh(self) -> Value:
+        """The hyperbolic tangent.
+
+        >>> Value(0.0).tanh().data
+        0.0
+        """
+        return apply(_TANH, self)
+
+    def sigmoid(self) -> Value:
+        """1 / (1 + exp(-x)).
+
+        >>> Value(0.0).sigmoid().data
+        0.5
+        """
+        return apply(_SIGMOID, self)
+
+    def exp(self) -> Value:
+        """e ** x (inf past float64's range, not an error).
+
+        >>> Value(0.0).exp().data
+        1.0
+        """
+        return apply(_EXP, self)
+
+    def log(self) -> Value:
+        """The natural logarithm: log(0) is -inf, a negative x is nan.
+
+        >>> Value(1.0).log().data, Value(0.0).log().data
+        (0.0, -inf)
+        """
+        return apply(_LOG, self)
+
+    def sqrt(self) -> Value:
+        """The square root (nan below 0).
+
+        >>> Value(4.0).sqrt().data
+        2.0
+        """
+        return apply(_SQRT, self)
+
+    def sin(self) -> Value:
+        """The sine (radians).
+
+        >>> Value(0.0).sin().data
+        0.0
+        """
+        return apply(_SIN, self)
+
+    def cos(self) -> Value:
+        """The cosine (radians).
+
+        >>> Value(0.0).cos().data
+        1.0
+        """
+        return apply(_COS, self)
 
     def __float__(self) -> float:
         return self.data
@@ -68,12 +132,25 @@ class Value(ScalarNode):
         """The graph below this node as Graphviz DOT text, with data and grad in every node.
 
         `names` optionally labels some Values. Render with `dot -Tsvg` or any online viewer.
+
+        >>> x = Value(2.0); print((x * x).to_dot(names={x: "x"}).splitlines()[2])
+          n0 [shape=record, label="{ x | data 2 | grad 0 }"];
         """
-        return render_dot(self, names or {})
+        names = names or {}
+        stray = next((key for key in names if not isinstance(key, ScalarNode)), None)
+        if stray is not None:  # an id(x) key would match no node and silently drop every name
+            raise TypeError(f"to_dot(names=...) is keyed by the Values themselves, got a {type(stray).__name__} "
+                            f"key {stray!r}: write names={{x: 'x'}}, not names={{id(x): 'x'}}")
+        return render_dot(self, names)
 
 
 def render_dot(root: Value, names: dict[Value, str]) -> str:
-    """DOT text for `root`'s graph: a record per Value, an ellipse per op, left to right."""
+    """DOT text for `root`'s graph: a record per Value, an ellipse per op, left to right
+    (Value.to_dot, once its names are checked).
+
+    >>> render_dot(Value(2.0), {}).splitlines()[0]
+    'digraph G {'
+    """
     root.data  # realize once, so every node below has its value
     nodes = toposort([root])
     ids = {id(node): f"n{i}" for i, node in enumerate(nodes)}

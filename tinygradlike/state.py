@@ -27,10 +27,36 @@ _MAX_HEADER = 100 * 1024 * 1024  # the reference implementation's limit: a large
 _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
 
+WEIGHTS_EXTENSIONS = (".npz", ".safetensors")
+
+
+def check_weights_path(path: str | Path) -> Path:
+    """`path` as a Path if its extension is one save_state writes; otherwise a ValueError that
+    names the path, the accepted extensions and the fix. (An npz written as "w.pt" would be a
+    file that the tools its name promises cannot read.)
+
+    >>> check_weights_path("w.pt")
+    Traceback (most recent call last):
+    ValueError: cannot save weights to 'w.pt': the extension must be .npz or .safetensors (not '.pt'); name the file e.g. 'w.safetensors'
+    """
+    path = Path(path)
+    if path.suffix not in WEIGHTS_EXTENSIONS:
+        got = f"not {path.suffix!r}" if path.suffix else "it has none"
+        raise ValueError(f"cannot save weights to {str(path)!r}: the extension must be {' or '.join(WEIGHTS_EXTENSIONS)} "
+                         f"({got}); name the file e.g. {str(path.with_suffix('.safetensors'))!r}")
+    return path
+
+
 def save_state(state: dict[str, Any], path: str | Path) -> None:
     """Write named arrays (Tensors or numpy arrays) to `path`: safetensors if it ends in
-    .safetensors, otherwise an uncompressed .npz."""
-    path = Path(path)
+    .safetensors, an uncompressed .npz if it ends in .npz; any other extension is a ValueError
+    (check_weights_path), raised before anything is written.
+
+    >>> save_state({"w": np.ones(2, np.float32)}, "w.safetensors")
+    >>> load_state("w.safetensors")
+    {'w': array([1., 1.], dtype=float32)}
+    """
+    path = check_weights_path(path)
     arrays = {name: _host_array(value) for name, value in state.items()}
     if path.suffix == ".safetensors":
         path.write_bytes(encode_safetensors(arrays))
@@ -40,7 +66,13 @@ def save_state(state: dict[str, Any], path: str | Path) -> None:
 
 
 def load_state(path: str | Path) -> dict[str, np.ndarray]:
-    """Read named arrays written by save_state (or by numpy / the safetensors package)."""
+    """Read named arrays written by save_state (or by numpy / the safetensors package) from an
+    .npz or .safetensors file, as numpy arrays by name; nothing in the file is run, and a
+    corrupted file is a ValueError that names it.
+
+    >>> np.savez("w.npz", w=np.arange(3, dtype=np.int32)); load_state("w.npz")
+    {'w': array([0, 1, 2], dtype=int32)}
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -58,7 +90,12 @@ def load_state(path: str | Path) -> dict[str, np.ndarray]:
 # ------------------------------------------------------------------------------ safetensors
 
 def encode_safetensors(arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> bytes:
-    """The bytes of a .safetensors file holding `arrays` (in name order, 8-byte aligned header)."""
+    """The bytes of a .safetensors file holding `arrays` (in name order, 8-byte aligned header);
+    a dtype safetensors has no name for is a ValueError.
+
+    >>> decode_safetensors(encode_safetensors({"w": np.arange(3, dtype=np.int32)}))
+    {'w': array([0, 1, 2], dtype=int32)}
+    """
     header: dict[str, Any] = {"__metadata__": metadata} if metadata else {}
     chunks, offset = [], 0
     for name in sorted(arrays):
@@ -76,7 +113,13 @@ def encode_safetensors(arrays: dict[str, np.ndarray], metadata: dict[str, str] |
 
 
 def decode_safetensors(raw: bytes, name: str = "<bytes>") -> dict[str, np.ndarray]:
-    """Parse .safetensors bytes, checking every length and offset before trusting it."""
+    """Parse .safetensors bytes into numpy arrays by name, checking every length and offset
+    before trusting it: anything malformed is a ValueError that names `name` and the problem.
+
+    >>> decode_safetensors(bytes(4))
+    Traceback (most recent call last):
+    ValueError: <bytes> is not a valid safetensors file: it has 4 bytes, fewer than the 8-byte header length (truncated?)
+    """
     def bad(what: str) -> ValueError:
         return ValueError(f"{name} is not a valid safetensors file: {what}")
 

@@ -14,20 +14,31 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 
 MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SLOW_FIRST_STEP_SECONDS = 0.25  # a first step slower than this is building its kernels: the bar says so
+DESCRIPTION = "Train a small network on handwritten digits."
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m tinygradlike train",
-                                description="Train a small network on handwritten digits.")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
+    """The training options in `argv` (sys.argv[1:] if None); argparse exits on a bad one."""
+    parser = argparse.ArgumentParser(prog="python -m tinygradlike train", description=DESCRIPTION)
+    add_train_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the training options to `p` (this module's parser, or the CLI's `train` subcommand).
+    Every option is checked while parsing, so a bad one stops the run before any training."""
+    p.add_argument("--epochs", type=at_least_one, default=10, help="passes over the training images (default 10)")
+    p.add_argument("--batch-size", type=at_least_one, default=32, help="images per step (default 32)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.01 for adam/adamw, 0.1 for sgd)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     p.add_argument("--model", choices=MODELS, default="mlp")
@@ -36,13 +47,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout")
     p.add_argument("--data", default=None, help="MNIST as an .npz (x_train, y_train, x_test, y_test) "
                                                 "or a folder of idx files; default: the bundled digits")
-    p.add_argument("--save", default=None, help="write the trained weights here (.npz or .safetensors)")
+    p.add_argument("--save", type=weights_path, default=None,
+                   help="write the trained weights here (.npz or .safetensors)")
     p.add_argument("--no-jit", action="store_true", help="rebuild every step's graph in Python (no replay)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the summary")
-    args = p.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1:
-        p.error("--epochs and --batch-size must be at least 1")
-    return args
+
+
+def at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer of at least 1, got {text!r}")
+    return value
+
+
+def weights_path(text: str) -> str:
+    """argparse type: a path save_state accepts, checked before training rather than after it."""
+    from tinygradlike.state import check_weights_path
+
+    try:
+        check_weights_path(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def build_model(kind: str, image_shape: tuple[int, ...], classes: int, hidden: int = 128):
@@ -78,6 +108,9 @@ class Report:
     train_accuracy: float = 0.0
     final_loss: float = math.nan
     epoch_seconds: list[float] = field(default_factory=list)
+    first_step_seconds: float = 0.0          # wall time of the step that builds the kernels
+    first_epoch_compile_seconds: float = 0.0  # stats()["compile_seconds"] in the first epoch: summed
+                                              # over builds that run in parallel, so it can exceed the wall time
     steps: int = 0
     kernels_per_step: float = 0.0          # launches per step, steps after the first
     kernels_compiled: int = 0              # builds from source in the whole run
@@ -90,10 +123,24 @@ class Report:
         later = self.epoch_seconds[1:]
         return sum(later) / len(later) if later else self.epoch_seconds[0]
 
+    def time_line(self) -> str:
+        """The epoch times in words: with several epochs, the steady time per epoch and the
+        first epoch's apart; with one, that epoch's time, compiles included. Either way the
+        first step (the one that builds the kernels) and the compile time are told apart."""
+        if not self.epoch_seconds:
+            return "no epoch ran"
+        first, epochs = self.epoch_seconds[0], len(self.epoch_seconds)
+        compiles = (f"its first step {self.first_step_seconds:.2f} s "
+                    f"({self.first_epoch_compile_seconds:.2f} s of kernel compiling, summed over parallel builds)")
+        if epochs == 1:
+            return (f"time for the one epoch {first:.2f} s, compiles included: {compiles}; "
+                    f"run 2 or more epochs to see the steady time per epoch")
+        later = "epoch 2" if epochs == 2 else f"the mean of epochs 2-{epochs}"
+        return f"time per epoch {self.seconds_per_epoch:.3f} s ({later}); the first epoch {first:.2f} s, {compiles}"
+
     def summary(self) -> str:
-        first = self.epoch_seconds[0] if self.epoch_seconds else math.nan
         return (f"test accuracy {self.test_accuracy:.2%} (train {self.train_accuracy:.2%}, loss {self.final_loss:.4f})\n"
-                f"time per epoch {self.seconds_per_epoch:.3f} s (first epoch, with compiles: {first:.2f} s)\n"
+                f"{self.time_line()}\n"
                 f"kernels per step {self.kernels_per_step:.0f}; kernels compiled {self.kernels_compiled} "
                 f"({self.programs_loaded} programs in all, the rest from the disk cache); "
                 f"compiled after the first step: {self.compiled_after_first_step}")
@@ -115,6 +162,35 @@ def make_train_step(model, opt, use_jit: bool = True):
         return loss, logits
 
     return jit(train_step) if use_jit else train_step
+
+
+def cold_start_message() -> str:
+    """What a slow first step is doing, and whether the next run will be faster."""
+    from tinygradlike import runtime
+
+    later = ("later runs load them from the disk cache" if runtime.cache_dir() is not None
+             else "the disk cache is off (TGL_CACHE_DIR), so later runs build them again")
+    return f"building the kernels for the first step (cold start; {later})"
+
+
+@contextmanager
+def explain_if_slow(bar, message: str, after: float | None = None):
+    """While the block runs for longer than `after` seconds (default SLOW_FIRST_STEP_SECONDS),
+    the tqdm bar's description is `message`; then it is the bar's own again. A timer thread
+    shows it: the main thread is busy in the block (PoCL lets go of the GIL while it builds,
+    and Python switches threads anyway)."""
+    own = bar.desc
+    delay = SLOW_FIRST_STEP_SECONDS if after is None else after
+    timer = threading.Timer(delay, bar.set_description_str, (f"{own}, {message}",))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()  # a message being drawn right now is drawn before the bar gets its own back
+        if bar.desc != own:
+            bar.set_description_str(own)
 
 
 def predict(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -157,10 +233,14 @@ def run(args: argparse.Namespace) -> Report:
                    desc=f"epoch {epoch + 1}/{args.epochs}", disable=args.quiet, unit="step")
         correct = seen = 0
         for idx in bar:
-            before = runtime.stats()
-            loss_t, logits_t = step(Tensor(data.x_train[idx]), Tensor(data.y_train[idx]))
-            loss, logits = loss_t.item(), logits_t.numpy()  # read before the next step reuses them
+            before, step_start = runtime.stats(), time.perf_counter()
+            first = report.steps == 0
+            with explain_if_slow(bar, cold_start_message()) if first and not args.quiet else nullcontext():
+                loss_t, logits_t = step(Tensor(data.x_train[idx]), Tensor(data.y_train[idx]))
+                loss, logits = loss_t.item(), logits_t.numpy()  # read before the next step reuses them
             after = runtime.stats()
+            if first:
+                report.first_step_seconds = time.perf_counter() - step_start
             report.steps += 1
             if report.steps > 1:
                 launched_after_first += after["kernels_launched"] - before["kernels_launched"]
@@ -169,6 +249,8 @@ def run(args: argparse.Namespace) -> Report:
             seen += len(idx)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
         report.epoch_seconds.append(time.perf_counter() - start)
+        if epoch == 0:
+            report.first_epoch_compile_seconds = runtime.stats()["compile_seconds"]
         report.final_loss, report.train_accuracy = loss, correct / max(seen, 1)
         if not args.quiet:
             print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f}, train accuracy {correct / max(seen, 1):.2%}, "
@@ -185,7 +267,11 @@ def run(args: argparse.Namespace) -> Report:
 
 def main(argv: list[str] | None = None) -> Report:
     """Entry point of `python -m tinygradlike train`; returns the Report (handy in tests)."""
-    args = parse_args(argv)
+    return run_job(parse_args(argv))
+
+
+def run_job(args: argparse.Namespace) -> Report:
+    """Choose the device `args` names, train, print the summary; returns the Report."""
     if args.device:
         os.environ["TGL_DEVICE"] = args.device  # before the runtime picks its default device
         from tinygradlike import runtime
