@@ -368,3 +368,48 @@ def test_compile_kernels_reports_the_first_failing_request_and_keeps_working(tmp
     buf = rt.Buffer.from_numpy(np.zeros(1, np.float32))
     rt.compile_kernel(*good)((1,), None, buf)
     assert buf.to_numpy(np.float32, (1,))[0] == 1.0
+
+
+# ---------------------------------------------------------------- PYOPENCL_CTX, as pyopencl reads it
+
+@pytest.mark.parametrize("ctx", ["0", "1", "0:0", "1:0", ":0", "portable", "Portable:pthread", "0:0,1"])
+def test_pyopencl_ctx_picks_the_device_pyopencl_picks(ctx):
+    import pyopencl as cl
+
+    from tinygradlike.devices import enumerate_devices
+
+    found = enumerate_devices()
+    if ctx.split(":")[0] == "1" and len({info["index"].split(":")[0] for info, _ in found}) < 2:
+        pytest.skip("needs two OpenCL platforms")
+    theirs = cl.choose_devices(interactive=False, answers=ctx.split(":"))[0]
+    ours = rt.choose_device([info for info, _ in found], None, ctx)
+    assert next(device for info, device in found if info["index"] == ours) == theirs
+
+
+def test_pyopencl_ctx_that_matches_nothing_lists_the_devices():
+    with pytest.raises(ValueError) as e:
+        rt.choose_device([PIP_POCL, DEBIAN_POCL], None, "nvidia")
+    assert "PYOPENCL_CTX='nvidia'" in str(e.value) and "pthread-AMD EPYC" in str(e.value)
+    with pytest.raises(ValueError, match="no device 7"):
+        rt.choose_device([PIP_POCL, DEBIAN_POCL], None, "0:7")
+
+
+def test_tgl_device_wins_over_pyopencl_ctx():
+    devices = [PIP_POCL, DEBIAN_POCL, NVIDIA]
+    assert rt.choose_device(devices, None, "0") == "0:0"  # PYOPENCL_CTX over the preference (the GPU)
+    assert rt.choose_device(devices, "debian", "0") == "1:0"
+
+
+def test_the_default_device_follows_pyopencl_ctx_from_the_environment():
+    import os
+    import subprocess
+    import sys
+
+    code = "from tinygradlike import runtime; print(runtime.get_device().index)"
+    env = {k: v for k, v in os.environ.items() if k not in ("TGL_DEVICE", "PYOPENCL_CTX")}
+    picked = subprocess.run([sys.executable, "-c", code], env={**env, "PYOPENCL_CTX": "0:0"},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert picked == "0:0"
+    picked = subprocess.run([sys.executable, "-c", code], env={**env, "PYOPENCL_CTX": "nomatch", "TGL_DEVICE": "0:0"},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert picked == "0:0"  # TGL_DEVICE set: PYOPENCL_CTX is not even read

@@ -21,7 +21,7 @@ import numpy as np
 
 from tinygradlike.dtypes import DType, dtypes
 from tinygradlike.graph import Node, Op
-from tinygradlike.schedule import KernelGroup
+from tinygradlike.schedule import KernelGroup, kernel_ops
 from tinygradlike.view import ShapeTracker
 
 FAST_MATH = os.environ.get("TGL_FASTMATH", "0") not in ("", "0")
@@ -41,6 +41,7 @@ class RenderedKernel:
     nbytes: int = 0
     scratch: tuple[tuple[str, int], ...] = ()  # extra buffers the kernel needs: (ctype, count)
     scalars: tuple = ()  # numpy scalars passed after the scratch buffers (a size-free kernel's n)
+    ops: str = ""  # the ops it computes, "matmul+add+where" (schedule.kernel_ops): profiles name it so
 
 
 @lru_cache(maxsize=None)
@@ -631,6 +632,7 @@ def render_group(group: KernelGroup, is_load, device) -> RenderedKernel:
         rendered = render_elementwise(group, is_load, device, tag, consts)
     else:
         rendered = (render_reduce if group.kind == "reduce" else render_matmul_group)(group, is_load, device, tag)
+    rendered = replace(rendered, ops=kernel_ops(group, is_load))  # kept in the cache: named once per signature
     where = {id(node): i for i, node in enumerate(loads)}
     _rendered[key] = (replace(rendered, inputs=()), tuple(where[id(node)] for node in rendered.inputs))
     return rendered

@@ -2,12 +2,14 @@
 
 `choose_device` is a pure function (device descriptions in, an index out), so the default
 preference and TGL_DEVICE's rules are tested without any device: a GPU first, then a system
-CPU driver, then any other device, then the PyPI PoCL (the zero-setup fallback, slowest).
+CPU driver, then any other device, then the PyPI PoCL (the zero-setup fallback, slowest); PYOPENCL_CTX as pyopencl reads it,
+where TGL_DEVICE is not set.
 `enumerate_devices` asks pyopencl's ICD loader what is installed.
 """
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 
 import pyopencl as cl
@@ -27,23 +29,72 @@ SPEC_HELP = (
 )
 
 
-def choose_device(platforms_info: list[dict], spec: str | None) -> str:
+def device_environment() -> tuple[str | None, str | None]:
+    """(TGL_DEVICE, PYOPENCL_CTX) from the environment, None where unset or empty."""
+    return os.environ.get("TGL_DEVICE") or None, os.environ.get("PYOPENCL_CTX") or None
+
+
+def choose_device(platforms_info: list[dict], spec: str | None, pyopencl_ctx: str | None = None) -> str:
     """Pick a device index "P:D" from pure data, one dict per device with keys index,
     platform_name, platform_version, name, kind ('gpu'|'cpu'|'other') and is_pip_pocl.
 
-    spec None or "" applies the default preference: a GPU, then a system CPU OpenCL, then any
-    other device, then the PyPI PoCL. Otherwise spec is "P:D" or a substring (several matches:
-    the preference decides among them). RuntimeError with install help if there is no device;
-    ValueError listing the devices if spec matches none."""
+    spec (TGL_DEVICE) is "P:D" or a substring (several matches: the preference decides among
+    them). Without it, pyopencl_ctx (PYOPENCL_CTX) picks as pyopencl's create_some_context
+    does. Without either, the default preference: a GPU, then a system CPU OpenCL, then any
+    other device, then the PyPI PoCL. RuntimeError with install help if there is no device;
+    ValueError listing the devices if spec or pyopencl_ctx matches none."""
     if not platforms_info:
-        asked = f"\n(TGL_DEVICE={spec!r} is set, but there is no device for it to choose from.)" if spec else ""
-        raise RuntimeError(INSTALL_HELP + asked)
+        asked = f"TGL_DEVICE={spec!r}" if spec else f"PYOPENCL_CTX={pyopencl_ctx!r}" if pyopencl_ctx else ""
+        raise RuntimeError(INSTALL_HELP + (f"\n({asked} is set, but there is no device for it to choose from.)"
+                                           if asked else ""))
     candidates = platforms_info
     if spec:
         candidates = _match_spec(platforms_info, spec.strip())
         if not candidates:
             raise ValueError(_no_match_message(platforms_info, spec.strip()))
+    elif pyopencl_ctx:
+        return _match_pyopencl_ctx(platforms_info, pyopencl_ctx)
     return min(candidates, key=_preference)["index"]
+
+
+def _match_pyopencl_ctx(platforms_info: list[dict], ctx: str) -> str:
+    """PYOPENCL_CTX as pyopencl reads it: "platform[:device]", each an index or a
+    case-insensitive substring of the name (the platform: the last that matches, the device:
+    the first); an empty or missing part takes the first; of a comma list of devices, the first
+    (one device runs a tinygradlike program)."""
+    answers = ctx.split(":")
+    platforms: dict[int, str] = {}
+    for info in platforms_info:
+        platforms.setdefault(int(info["index"].split(":")[0]), info["platform_name"])
+
+    def fail(why: str) -> ValueError:
+        listing = "\n".join(f"  {summarize(info)}" for info in platforms_info)
+        return ValueError(f"PYOPENCL_CTX={ctx!r} matches no OpenCL device: {why}.\nThe devices are:\n{listing}\n"
+                          f"PYOPENCL_CTX takes \"platform:device\", each an index or a part of the name; "
+                          f"TGL_DEVICE, if set, is used instead.")
+
+    if len(answers) > 2:
+        raise fail("it has more than platform and device")
+    choice = answers[0].strip()
+    if not choice:
+        platform = min(platforms)
+    elif choice.isdigit() and int(choice) in platforms:
+        platform = int(choice)
+    else:
+        named = [p for p, name in sorted(platforms.items()) if choice.lower() in name.lower()]
+        if not named:
+            raise fail(f"no platform {choice}")
+        platform = named[-1]
+    devices = [info for info in platforms_info if info["index"].startswith(f"{platform}:")]
+    choice = answers[1].split(",")[0].strip() if len(answers) > 1 else ""
+    if not choice:
+        return devices[0]["index"]
+    if choice.isdigit() and f"{platform}:{choice}" in {info["index"] for info in devices}:
+        return f"{platform}:{choice}"
+    named = [info for info in devices if choice.lower() in info["name"].lower()]
+    if not named:
+        raise fail(f"platform {platform} has no device {choice}")
+    return named[0]["index"]
 
 
 def _no_match_message(platforms_info: list[dict], spec: str) -> str:

@@ -152,7 +152,7 @@ class Optimizer:
     @property
     def lr(self) -> float:
         """The learning rate of every group. Setting it sets each group's on the device: nothing
-        recompiles. With groups of different rates, read opt.param_groups[i]["lr"].
+        recompiles. With groups of different rates, read `opt.param_groups[i]["lr"]`.
 
         >>> from tinygradlike import Tensor, optim
         >>> opt = optim.Adam([Tensor([1.0], requires_grad=True)], lr=0.5)

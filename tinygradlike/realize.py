@@ -12,13 +12,14 @@ the graph instead of grouping, rendering and looking up programs.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
 
 import numpy as np
 
-from tinygradlike import codegen, runtime, schedule, scheduler
+from tinygradlike import codegen, runtime, schedule, scheduler, sites
 from tinygradlike.codegen import RenderedKernel, render_group
 from tinygradlike.graph import Node
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
@@ -41,6 +42,19 @@ class Launch:
     scalars: tuple  # numpy scalars after the buffers (a size-free kernel's size)
     flops: int
     nbytes: int
+    ops: str  # the ops fused into the kernel, "matmul+add+where": a profile names it so
+
+    @cached_property
+    def origin(self) -> runtime.KernelOrigin:
+        """What made the launch, without the user's line (origin_in gives that)."""
+        return runtime.KernelOrigin(self.ops)
+
+    def origin_in(self, nodes: list[Node]) -> runtime.KernelOrigin:
+        """What made the launch in the graph walk `nodes`, with the user's line that made its
+        first result when lines are being noted (sites.recording)."""
+        if not sites.recording or not self.roots:
+            return self.origin
+        return runtime.KernelOrigin(self.ops, sites.line_of(nodes[self.roots[0][0]]))
 
     @cached_property
     def tail(self) -> list:
@@ -59,6 +73,12 @@ class Launch:
 # must not grow it without end.
 _schedules: dict[tuple, tuple[Launch, ...]] = {}
 MAX_SCHEDULES = 2048
+
+
+def clear_schedules() -> None:
+    """Forget every cached schedule (the compiled programs stay cached): the next realize of
+    any graph groups and renders it again, and TGL_DEBUG=3 prints it again."""
+    _schedules.clear()
 
 
 def plan(outputs: list[Node]) -> tuple[list[KernelGroup], Callable[[Node], bool]]:
@@ -104,6 +124,8 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
     groups, is_load = plan(outputs)
     position = {id(node): i for i, node in enumerate(nodes)}
     rendered = [render_group(group, is_load, device) if group.root.size else None for group in groups]
+    if runtime.debug_level() >= runtime.SCHEDULE_LEVEL:
+        _print_schedule(groups, rendered)
     built = iter(runtime.compile_kernels([(r.source, r.name, r.options) for r in rendered if r is not None]))
     launches = []
     for group, r in zip(groups, rendered):
@@ -113,16 +135,28 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
             kernel = next(built)
             _check_one_device(r.inputs, device)
             scratch = _scratch_buffers(r)
+            line = sites.line_of(group.root) if sites.recording else None
             kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch, *r.scalars,
-                   flops=r.flops, nbytes=r.nbytes)
+                   flops=r.flops, nbytes=r.nbytes, origin=runtime.KernelOrigin(r.ops, line))
         for root, out in zip(group.roots, outs):
             root.buffer = out
         launches.append(Launch(
             kernel, r.global_size if r else (), r.local_size if r else None,
             tuple((position[id(root)], out.nbytes) for root, out in zip(group.roots, outs)),
             tuple(position[id(node)] for node in r.inputs) if r else (),
-            scratch, r.scalars if r else (), r.flops if r else 0, r.nbytes if r else 0))
+            scratch, r.scalars if r else (), r.flops if r else 0, r.nbytes if r else 0, r.ops if r else ""))
     return tuple(launches)
+
+
+def _print_schedule(groups: list[KernelGroup], rendered: list[RenderedKernel | None]) -> None:
+    """TGL_DEBUG >= 3: one line per kernel of a new schedule, in run order: its name, kind, the
+    ops fused into it, its outputs and the user's line that made its (first) result."""
+    print(f"tgl schedule: {len(groups)} kernel{'s' * (len(groups) != 1)}", file=sys.stderr)
+    for k, (group, r) in enumerate(zip(groups, rendered), 1):
+        outputs = ", ".join(f"{root.shape} {root.dtype.name}" for root in group.roots)
+        name, ops = (r.name, r.ops) if r is not None else ("(empty: nothing to launch)", "")
+        line = sites.line_of(group.root) or "(line unknown)"
+        print(f"tgl   kernel {k} {name} {group.kind} [{ops}] -> {outputs}  {line}", file=sys.stderr)
 
 
 def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
@@ -141,7 +175,7 @@ def _run(launches: tuple[Launch, ...], nodes: list[Node], device) -> None:
                 if buffer.device is not device:
                     _check_one_device([n for n in nodes if n.buffer is buffer], device)
             launch.kernel(launch.global_size, launch.local_size, *outs, *reads, *launch.tail,
-                          flops=launch.flops, nbytes=launch.nbytes)
+                          flops=launch.flops, nbytes=launch.nbytes, origin=launch.origin_in(nodes))
         for (position, _), out in zip(launch.roots, outs):
             nodes[position].buffer = out
 

@@ -13,9 +13,13 @@ Environment variables (read lazily, except TGL_DEBUG, read at import):
   $XDG_CACHE_HOME/tinygradlike). "" or "0" turns the disk cache off. Each file says what it
   was built from and carries its binary's sha256; a file that does not match is deleted and
   rebuilt, never handed to OpenCL.
-- TGL_DEBUG: 1 prints a line per compile, 2 also one line per launch with its time, GFLOPS and
-  GB/s (it waits for every kernel, so timings are real and the run is slower), 4 also prints
-  the source of each compiled kernel. Everything goes to stderr.
+- TGL_DEBUG: 1 prints a line per compile (a build from source, a disk-cache load, the code
+  generation at a first launch); 2 also one line per launch with its time, GFLOPS and GB/s (it
+  waits for every kernel, so timings are real and the run is slower); 3 also each new schedule,
+  one line per kernel: its name, kind, the ops fused into it, its outputs and the user's line
+  that made its result (noting lines costs time while on: tinygradlike.sites); 4 also the
+  source of each program when it is built or loaded, as the compiler sees it (#if blocks
+  resolved: compiled_source). Everything goes to stderr. runtime.set_debug changes it.
 
 Ordering: every device has one in-order queue, so commands run in the order they were enqueued.
 That is what makes it safe to hand a freed buffer's memory to a new Buffer while old kernels
@@ -23,8 +27,11 @@ that read it may still be queued: anything done to the new Buffer is enqueued af
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -32,13 +39,15 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import pyopencl as cl
 
-from tinygradlike.devices import INSTALL_HELP, choose_device, enumerate_devices, summarize
+from tinygradlike import sites
+from tinygradlike.devices import INSTALL_HELP, choose_device, device_environment, enumerate_devices, summarize
 
 CACHE_FORMAT = "tgl-program-cache-v2"  # bump to invalidate every binary on disk
 # Every cache file is MAGIC, then the sha256 of what it was built from (CACHE_FORMAT, device,
@@ -53,16 +62,17 @@ def _read_debug_env() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"TGL_DEBUG must be an integer (0, 1, 2 or 4), got {raw!r}") from None
+        raise ValueError(f"TGL_DEBUG must be an integer (0 to 4), got {raw!r}") from None
 
 
 _DEBUG = _read_debug_env()
+SCHEDULE_LEVEL = 3  # the TGL_DEBUG level from which every new schedule is printed
 
 _COUNTER_NAMES = (
     "kernels_launched", "kernels_compiled", "compile_seconds", "first_launch_seconds",
-    "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected", "buffers_allocated",
-    "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out", "bytes_copied_on_device",
-    "synchronizations", "schedules_built", "schedules_reused", "backward_graphs_derived",
+    "cache_load_seconds", "cache_hits_memory", "cache_hits_disk", "cache_entries_rejected",
+    "buffers_allocated", "bytes_allocated", "buffers_reused", "bytes_copied_in", "bytes_copied_out",
+    "bytes_copied_on_device", "synchronizations", "schedules_built", "schedules_reused", "backward_graphs_derived",
     "backward_graphs_copied", "update_graphs_built", "update_graphs_copied", "composite_graphs_built",
     "composite_graphs_copied",
 )
@@ -73,8 +83,8 @@ _threads_count = threading.Lock()
 
 def stats() -> dict:
     """Counters since the last reset_stats(): kernels_launched, kernels_compiled (builds from
-    source only), compile_seconds, first_launch_seconds, cache_hits_memory, cache_hits_disk,
-    cache_entries_rejected (corrupt or foreign disk cache files, deleted and rebuilt),
+    source only), compile_seconds, first_launch_seconds, cache_load_seconds, cache_hits_memory,
+    cache_hits_disk, cache_entries_rejected (corrupt or foreign disk cache files, deleted and rebuilt),
     buffers_allocated and bytes_allocated (real device allocations, pool hits excluded),
     buffers_reused (pool hits), bytes_copied_in/out (host to device and back),
     bytes_copied_on_device (Buffer.copy_from), synchronizations, schedules_built (graphs
@@ -86,11 +96,15 @@ def stats() -> dict:
     same for library composites such as cross_entropy: tensor.replayable); plus live_buffers
     (a gauge, never reset).
 
-    compile_seconds is the program builds and disk loads plus first_launch_seconds: PoCL
+    compile_seconds is compiling: the builds from source plus first_launch_seconds. PoCL
     generates the machine code at the first launch of a kernel for each local size, not in the
     build. So the first launch of each (kernel, local size) waits for the queue to drain and
     for the kernel to finish, and that wall time (one run of the kernel included) counts as
-    compile time. Only those first launches wait; they are not counted in synchronizations."""
+    compile time. Only those first launches wait; they are not counted in synchronizations.
+    cache_load_seconds is the time spent loading programs from the disk cache (cache_hits_disk
+    of them), kept apart: a warm start compiles nothing, however long its loads take. Programs
+    built or loaded in parallel threads each add their own time, so both can exceed the wall
+    time."""
     return {**_counters, "live_buffers": _live_buffers}
 
 
@@ -107,11 +121,24 @@ def reset_stats() -> None:
 
 def set_debug(level: int) -> None:
     """Set the debug level (see the module docstring). Levels >= 2 need a profiling queue, so
-    the open devices drain their queue and switch to one."""
+    the open devices drain their queue and switch to one; levels >= 3 note the user's line of
+    every tensor made from now on (sites.watch)."""
     global _DEBUG
     _DEBUG = int(level)
+    _follow_debug_level()
     for device in _opened.values():
         device.use_profiling(_DEBUG >= 2)
+
+
+_debug_watches = False  # whether the debug level holds one of sites' watchers
+
+
+def _follow_debug_level() -> None:
+    global _debug_watches
+    wanted = _DEBUG >= SCHEDULE_LEVEL
+    if wanted != _debug_watches:
+        (sites.watch if wanted else sites.unwatch)()
+        _debug_watches = wanted
 
 
 def debug_level() -> int:
@@ -121,6 +148,9 @@ def debug_level() -> int:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+_follow_debug_level()  # TGL_DEBUG=3 or more from the environment
 
 
 def list_devices() -> list[dict]:
@@ -136,7 +166,7 @@ def _selected_index(infos: list[dict]) -> str | None:
     if _default is not None:
         return _default.index
     try:
-        return choose_device(infos, os.environ.get("TGL_DEVICE"))
+        return choose_device(infos, *device_environment())
     except (RuntimeError, ValueError):
         return None
 
@@ -153,7 +183,7 @@ def describe_devices() -> str:
         lines.append(f"{mark} {summarize(info)}{fp64}")
     if not any(info["default"] for info in devices):
         try:
-            choose_device(devices, os.environ.get("TGL_DEVICE"))
+            choose_device(devices, *device_environment())
         except ValueError as e:
             lines.append(f"(none selected: {str(e).splitlines()[0]})")
     if not any(info["kind"] == "gpu" or not info["is_pip_pocl"] for info in devices):
@@ -228,10 +258,11 @@ _default: Device | None = None
 _opened: dict[str, Device] = {}
 
 
-def open_device(spec: str | None = None) -> Device:
-    """The Device that spec selects (same rules as TGL_DEVICE), opened once per process."""
+def open_device(spec: str | None = None, pyopencl_ctx: str | None = None) -> Device:
+    """The Device that spec selects (same rules as TGL_DEVICE; without one, pyopencl_ctx as
+    PYOPENCL_CTX), opened once per process."""
     found = enumerate_devices()
-    index = choose_device([info for info, _ in found], spec)
+    index = choose_device([info for info, _ in found], spec, pyopencl_ctx)
     if index not in _opened:
         info, cl_device = next((info, d) for info, d in found if info["index"] == index)
         try:
@@ -244,10 +275,11 @@ def open_device(spec: str | None = None) -> Device:
 
 
 def get_device() -> Device:
-    """The process-wide default device, chosen on first use from TGL_DEVICE or the preference."""
+    """The process-wide default device, chosen on first use from TGL_DEVICE, else PYOPENCL_CTX
+    (as pyopencl reads it), else the preference."""
     global _default
     if _default is None:
-        _default = open_device(os.environ.get("TGL_DEVICE") or None)
+        _default = open_device(*device_environment())
     return _default
 
 
@@ -456,33 +488,116 @@ def format_bytes(n: int) -> str:
 _profile: list | None = None
 
 
-class ProfileReport:
-    """Per-kernel totals of a profile() block: rows of (name, launches, total seconds,
-    GFLOPS, GB/s), slowest first; str() is a table."""
+@dataclass(frozen=True)
+class KernelOrigin:
+    """What made a launch, for profiles and TGL_DEBUG lines: the ops fused into its kernel
+    ("matmul+add+where") and the user's line that made its result ("train.py:42"; None when
+    unknown: made while nobody was looking, see tinygradlike.sites)."""
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, int, float, float, float]] = []
+    ops: str
+    line: str | None = None
+
+
+class ProfileRow(NamedTuple):
+    """One row of a profile: a kernel launched from one line. The first five fields are the
+    table's totals; `name` is what the table calls it."""
+
+    kernel: str  # the kernel's own name (matmul_cpu_..., E_..., R_...): TGL_DEBUG lines and sources use it
+    launches: int
+    seconds: float
+    gflops: float
+    gbps: float
+    ops: str = ""
+    line: str | None = None
+    flops: int = 0
+    nbytes: int = 0
+
+    @property
+    def name(self) -> str:
+        """The ops and the user's line: 'matmul+add+where  train.py:42'."""
+        return f"{self.ops}  {self.line or '(line unknown)'}"
+
+
+class ProfileReport:
+    """What a profile() block launched. rows: per kernel and user's line, (kernel, launches,
+    total seconds, GFLOPS, GB/s, ops, line, flops, bytes), slowest first; total: their sum as
+    one row; launches: every launch in order (for save); str() is a table with a total row."""
+
+    def __init__(self, device_name: str = "") -> None:
+        self.device_name = device_name
+        self.rows: list[ProfileRow] = []
+        # (kernel, ops, line, start ns, end ns, global size, local size, flops, bytes) per launch
+        self.launches: list[tuple] = []
 
     @property
     def total_seconds(self) -> float:
-        return sum(row[2] for row in self.rows)
+        return sum(row.seconds for row in self.rows)
+
+    @property
+    def total(self) -> ProfileRow:
+        """Every row added up (GFLOPS and GB/s over the total time)."""
+        ns = max(self.total_seconds * 1e9, 1)
+        flops, nbytes = sum(row.flops for row in self.rows), sum(row.nbytes for row in self.rows)
+        return ProfileRow("", sum(row.launches for row in self.rows), self.total_seconds, flops / ns, nbytes / ns,
+                          "total", None, flops, nbytes)
 
     def __str__(self) -> str:
-        lines = [f"{'kernel':<32s} {'launches':>8s} {'total ms':>10s} {'share':>6s} {'GFLOPS':>8s} {'GB/s':>8s}"]
+        width = max([32, *(len(row.name) for row in self.rows)])
+        lines = [f"{'ops  line':<{width}s} {'launches':>8s} {'total ms':>10s} {'share':>6s} {'GFLOPS':>8s} "
+                 f"{'GB/s':>8s}  kernel"]
         total = self.total_seconds or 1.0
-        for name, count, seconds, gflops, gbps in self.rows:
-            lines.append(f"{name:<32s} {count:8d} {seconds * 1e3:10.3f} {seconds / total:6.1%} {gflops:8.2f} {gbps:8.2f}")
+        for row in self.rows:
+            lines.append(f"{row.name:<{width}s} {row.launches:8d} {row.seconds * 1e3:10.3f} {row.seconds / total:6.1%} "
+                         f"{row.gflops:8.2f} {row.gbps:8.2f}  {row.kernel}")
+        t = self.total
+        lines.append(f"{'total':<{width}s} {t.launches:8d} {t.seconds * 1e3:10.3f} {t.seconds / total:6.1%} "
+                     f"{t.gflops:8.2f} {t.gbps:8.2f}")
         return "\n".join(lines)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the launches as a Chrome trace (JSON {"traceEvents": [...]}) that Perfetto
+        (ui.perfetto.dev) and chrome://tracing open: one complete event ("ph": "X") per launch,
+        named by its ops, at the device's start time and duration in microseconds (from the
+        first launch), with the kernel's name, the user's line, global and local size, flops
+        and bytes in its args."""
+        first = min((launch[3] for launch in self.launches), default=0)
+        events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 0, "tid": 0,
+                               "args": {"name": f"tinygradlike on {self.device_name}"}}]
+        for kernel, ops, line, start, end, global_size, local_size, flops, nbytes in self.launches:
+            events.append({"name": ops, "cat": "kernel", "ph": "X", "pid": 0, "tid": 0,
+                           "ts": (start - first) / 1e3, "dur": max(end - start, 1) / 1e3,
+                           "args": {"kernel": kernel, "line": line or "unknown", "global_size": list(global_size),
+                                    "local_size": None if local_size is None else list(local_size),
+                                    "flops": flops, "bytes": nbytes}})
+        Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
+
+    def _collect(self, launches: list) -> None:
+        """Rows and launches from the profile's records (their events have finished)."""
+        totals: dict[tuple, list] = {}
+        for kernel, event, flops, nbytes, origin, global_size, local_size in launches:
+            start, end = event.profile.start, event.profile.end
+            ops, line = (origin.ops, origin.line) if origin is not None else (kernel, None)
+            self.launches.append((kernel, ops, line, start, end, tuple(global_size), local_size, flops, nbytes))
+            entry = totals.setdefault((kernel, ops, line), [0, 0, 0, 0])
+            entry[0] += 1
+            entry[1] += max(end - start, 1)
+            entry[2] += flops
+            entry[3] += nbytes
+        self.rows = sorted((ProfileRow(kernel, c, ns / 1e9, fl / ns, nb / ns, ops, line, fl, nb)
+                            for (kernel, ops, line), (c, ns, fl, nb) in totals.items()), key=lambda row: -row.seconds)
 
 
 @contextmanager
 def profile() -> Iterator[ProfileReport]:
     """Time every kernel launched inside the block on the device (a profiling queue; each
-    kernel's own start and end, so launch overhead is not counted) and total them per name.
+    kernel's own start and end, so launch overhead is not counted) and total them per kernel
+    and user's line. Lines are noted while the block runs (sites.watch): a tensor made before
+    it has an unknown line.
 
         with runtime.profile() as report:
             train_step()
-        print(report)
+        print(report)                 # slowest first, then a total row
+        report.save("trace.json")     # for ui.perfetto.dev or chrome://tracing
     """
     global _profile
     if _profile is not None:
@@ -491,29 +606,23 @@ def profile() -> Iterator[ProfileReport]:
     was_profiling = device.profiling
     device.use_profiling(True)
     _profile = launches = []
-    report = ProfileReport()
+    report = ProfileReport(device.name)
+    sites.watch()
     try:
         yield report
     finally:
         _profile = None
+        sites.unwatch()
         device.synchronize()
-        totals: dict[str, list[float]] = {}
-        for name, event, flops, nbytes in launches:
-            ns = max(event.profile.end - event.profile.start, 1)
-            entry = totals.setdefault(name, [0, 0.0, 0.0, 0.0])
-            entry[0] += 1
-            entry[1] += ns
-            entry[2] += flops
-            entry[3] += nbytes
-        report.rows = sorted(((name, int(c), ns / 1e9, fl / ns, nb / ns) for name, (c, ns, fl, nb) in totals.items()),
-                             key=lambda row: -row[2])
+        report._collect(launches)
         device.use_profiling(was_profiling or _DEBUG >= 2)
 
 
 # --- recording, for tinygradlike.jit ----------------------------------------------------------
 # While a capture is open, every launch and device-side copy is appended to it as
-# (kernel, global_size, local_size, args) or (None, dst, src, None); replay() enqueues them
-# again, with some buffers swapped for others. Uploads cannot be replayed (the host data
+# (launch, global_size, local_size, args) or (None, dst, src, None), where launch is the Kernel
+# with the launch's flops, bytes and origin bound (so a replay shows in a profile as the
+# original did); replay() enqueues them again, with some buffers swapped for others. Uploads cannot be replayed (the host data
 # would be frozen), so they are refused while recording. A capture belongs to the thread that
 # opened it: another thread's launches are not part of it, and its uploads are not refused.
 
@@ -694,11 +803,13 @@ class Kernel:
         except cl.Error:
             raise ValueError(f"no kernel named {name!r} in the program; it defines {program.kernel_names!r}") from None
 
-    def __call__(self, global_size: tuple, local_size: tuple | None, *args: Any, flops: int = 0, nbytes: int = 0) -> None:
+    def __call__(self, global_size: tuple, local_size: tuple | None, *args: Any, flops: int = 0, nbytes: int = 0,
+                 origin: KernelOrigin | None = None) -> None:
         """Enqueue one launch. args are Buffers or numpy scalars (np.int32, np.float32, ...).
         Never waits, except at the first launch for each local size (PoCL compiles then; timed
         into stats()["compile_seconds"]) and under TGL_DEBUG>=2 where it times every launch.
-        An empty global size (a 0-length dim) launches nothing."""
+        An empty global size (a 0-length dim) launches nothing. flops, nbytes and origin (what
+        made the launch) are for profiles and TGL_DEBUG lines only."""
         if 0 in global_size:
             return
         if not self._typed:
@@ -711,12 +822,13 @@ class Kernel:
         event = self._enqueue(global_size, local_size)
         _counters["kernels_launched"] += 1
         recording = _capture.commands
-        if recording is not None:
-            recording.append((self, global_size, local_size, args))
+        if recording is not None:  # with what a profile shows bound, so a replay shows the same
+            recording.append((functools.partial(self, flops=flops, nbytes=nbytes, origin=origin),
+                              global_size, local_size, args))
         if _DEBUG >= 2:
-            _report_launch(self, event, global_size, local_size, flops, nbytes)
+            _report_launch(self, event, global_size, local_size, flops, nbytes, origin)
         if _profile is not None:
-            _profile.append((self.name, event, flops, nbytes))
+            _profile.append((self.name, event, flops, nbytes, origin, global_size, local_size))
 
     def _enqueue(self, global_size: tuple, local_size: tuple | None) -> cl.Event:
         """Enqueue without waiting, except the first time for this local size: PoCL turns the
@@ -758,7 +870,8 @@ class Kernel:
         return f"Kernel({self.name!r} on {self.device.index})"
 
 
-def _report_launch(kernel: Kernel, event: cl.Event, global_size: tuple, local_size: tuple | None, flops: int, nbytes: int) -> None:
+def _report_launch(kernel: Kernel, event: cl.Event, global_size: tuple, local_size: tuple | None, flops: int,
+                   nbytes: int, origin: KernelOrigin | None) -> None:
     event.wait()
     try:
         ns = max(event.profile.end - event.profile.start, 1)
@@ -766,7 +879,8 @@ def _report_launch(kernel: Kernel, event: cl.Event, global_size: tuple, local_si
         ns = 1
     _log(f"tgl launch {int(_counters['kernels_launched']):5d} {kernel.name:<28s} "
          f"global={_format_size(global_size):<14s} local={_format_size(local_size):<10s} "
-         f"{ns / 1e3:10.1f} us {flops / ns:9.2f} GFLOPS {nbytes / ns:8.2f} GB/s")
+         f"{ns / 1e3:10.1f} us {flops / ns:9.2f} GFLOPS {nbytes / ns:8.2f} GB/s"
+         + (f"  {origin.ops}  {origin.line or '(line unknown)'}" if origin is not None else ""))
 
 
 def _format_size(size: tuple | None) -> str:
@@ -804,7 +918,7 @@ def compile_kernels(requests: list[tuple[str, str, tuple[str, ...]]], device: De
             results = [f.result() for f in futures]  # raises the first failure, in request order
         for (key, name), (program, how, seconds) in zip(jobs, results):
             _programs[key] = program
-            _note_program(name, key[1], how, seconds)
+            _note_program(name, key[1], key[2], how, seconds)
     kernels = []
     for key, (_, name, _) in zip(keys, requests):
         kernel = _kernels.get((key, name))
@@ -852,14 +966,186 @@ def _obtain_program(device: Device, source: str, name: str, options: tuple[str, 
     return program, how, time.perf_counter() - start
 
 
-def _note_program(name: str, source: str, how: str, seconds: float) -> None:
+def _note_program(name: str, source: str, options: tuple[str, ...], how: str, seconds: float) -> None:
     """Count and log one program obtained by _obtain_program (on the calling thread)."""
-    _counters["cache_hits_disk" if how.startswith("loaded") else "kernels_compiled"] += 1
-    _counters["compile_seconds"] += seconds
+    loaded = how.startswith("loaded")
+    _counters["cache_hits_disk" if loaded else "kernels_compiled"] += 1
+    _counters["cache_load_seconds" if loaded else "compile_seconds"] += seconds
     if _DEBUG >= 1:
         _log(f"tgl compile {name}: {how} in {seconds * 1e3:.1f} ms")
     if _DEBUG >= 4:
-        _log(source)
+        _log(compiled_source(source, options))
+
+
+# --- the source the compiler sees (TGL_DEBUG=4) ------------------------------------------------
+# The matmul template holds three kernels, and variants of them, in #if blocks chosen by its
+# #defines: printed whole, 220 lines per matmul bury the one kernel that runs. So TGL_DEBUG=4
+# prints the source with its conditional blocks resolved as the preprocessor resolves them.
+# Only the conditionals: #define lines, macros and comments stay as written.
+
+_DIRECTIVE = re.compile(r"\s*#\s*(\w+)\s*(.*)", re.DOTALL)
+_MACRO = re.compile(r"(\w+)(\()?\s*(.*)", re.DOTALL)  # a #define's name, "(" if it takes arguments, body
+_TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(\w+)|(&&|\|\||<<|>>|[<>=!]=|[-+*/%<>()!~&|^?:]))")
+_BINARY = {"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "<": 7, ">": 7, "<=": 7, ">=": 7,
+           "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10}  # C's precedences, loosest first
+
+
+class _Unreadable(Exception):
+    """A conditional this evaluator does not handle: the source is printed as it is."""
+
+
+def compiled_source(source: str, options: tuple[str, ...] = ()) -> str:
+    """source with its #if/#ifdef/#ifndef/#elif/#else/#endif blocks resolved for the -D options
+    and the source's own #defines, as the preprocessor resolves them: the branches not taken
+    and the directives themselves are left out, every other line stays. A condition it cannot
+    evaluate (a function-like macro or ?: in it) leaves the whole source as it is."""
+    try:
+        kept = _resolve_conditionals(source.split("\n"), _option_defines(options))
+    except _Unreadable:
+        return source
+    return "\n".join(kept)
+
+
+def _option_defines(options: tuple[str, ...]) -> dict[str, str | None]:
+    """The macros -DNAME, -DNAME=value and -D NAME define (value "1" when none is given)."""
+    defines: dict[str, str | None] = {}
+    words = iter(options)
+    for word in words:
+        if word.startswith("-D"):
+            name, _, value = (word[2:] or next(words, "")).partition("=")
+            defines[name] = value or "1"
+    return defines
+
+
+def _resolve_conditionals(lines: list[str], defines: dict[str, str | None]) -> list[str]:
+    """The lines the compiler sees. defines maps a macro to its body (None: takes arguments);
+    the source's #define and #undef lines in taken branches update it as they come."""
+    kept: list[str] = []
+    open_blocks: list[list[bool]] = []  # per open #if: [enclosing code kept, a branch was taken]
+    active = True
+    i = 0
+    while i < len(lines):
+        start = i
+        while lines[i].endswith("\\") and i + 1 < len(lines):  # a directive may go on over several lines
+            i += 1
+        i += 1
+        directive = _DIRECTIVE.match(lines[start])
+        word, rest = "", ""
+        if directive:
+            word = directive.group(1)
+            rest = " ".join(part.rstrip("\\") for part in [directive.group(2), *lines[start + 1:i]])
+        if word in ("if", "ifdef", "ifndef"):
+            taken = active and _condition(word, rest, defines)
+            open_blocks.append([active, taken])
+            active = taken
+        elif word in ("elif", "else"):
+            if not open_blocks:
+                raise _Unreadable(f"#{word} without #if")
+            outer, done = open_blocks[-1]
+            active = outer and not done and (word == "else" or _condition("if", rest, defines))
+            open_blocks[-1][1] = done or active
+        elif word == "endif":
+            if not open_blocks:
+                raise _Unreadable("#endif without #if")
+            active = open_blocks.pop()[0]
+        elif active:
+            if word == "define":
+                macro = _MACRO.match(rest)
+                if macro is None:
+                    raise _Unreadable("#define without a name")
+                name, takes_arguments, body = macro.groups()
+                defines[name] = None if takes_arguments else body.split("//")[0].strip()
+            elif word == "undef":
+                defines.pop(rest.split()[0] if rest.split() else "", None)
+            kept.extend(lines[start:i])
+    if open_blocks:
+        raise _Unreadable("#if without #endif")
+    return kept
+
+
+def _condition(word: str, rest: str, defines: dict[str, str | None]) -> bool:
+    """Whether `#word rest` (if, ifdef or ifndef) holds."""
+    rest = re.sub(r"//.*|/\*.*?\*/", " ", rest).strip()
+    if word != "if":
+        return (rest.split()[0] in defines) == (word == "ifdef") if rest else False
+    tokens = _tokens(rest, defines, depth=0)
+    value, end = _parse(tokens, 0, 1)
+    if end != len(tokens):
+        raise _Unreadable(f"cannot read the condition {rest!r}")
+    return value != 0
+
+
+def _tokens(expr: str, defines: dict[str, str | None], depth: int) -> list:
+    """expr as numbers and operators, with defined(X) and object-like macros replaced (an
+    undefined name is 0, as in C)."""
+    if depth > 32:
+        raise _Unreadable("a macro that expands without end")
+    tokens: list = []
+    pos, expr = 0, expr.strip()
+    while pos < len(expr):
+        match = _TOKEN.match(expr, pos)
+        if match is None:
+            raise _Unreadable(f"cannot read {expr[pos:]!r}")
+        pos = match.end()
+        number, name, operator = match.groups()
+        if number is not None:
+            tokens.append(int(number, 0))
+        elif operator is not None:
+            tokens.append(operator)
+        elif name == "defined":
+            asked = re.match(r"\s*(?:\(\s*(\w+)\s*\)|(\w+))", expr[pos:])
+            if asked is None:
+                raise _Unreadable("defined without a name")
+            pos += asked.end()
+            tokens.append(int((asked.group(1) or asked.group(2)) in defines))
+        elif name not in defines:
+            tokens.append(0)
+        elif defines[name] is None:
+            raise _Unreadable(f"the macro {name} takes arguments")
+        else:
+            tokens.extend(["(", *_tokens(defines[name] or "0", defines, depth + 1), ")"])
+    return tokens
+
+
+def _parse(tokens: list, pos: int, min_precedence: int) -> tuple[int, int]:
+    """(value, next position) of the expression at tokens[pos:] whose operators bind at least
+    as tightly as min_precedence (precedence climbing)."""
+    value, pos = _unary(tokens, pos)
+    while pos < len(tokens) and _BINARY.get(tokens[pos], 0) >= min_precedence:
+        op = tokens[pos]
+        right, pos = _parse(tokens, pos + 1, _BINARY[op] + 1)
+        value = _apply(op, value, right)
+    return value, pos
+
+
+def _unary(tokens: list, pos: int) -> tuple[int, int]:
+    if pos >= len(tokens):
+        raise _Unreadable("a condition ends too early")
+    token = tokens[pos]
+    if isinstance(token, int):
+        return token, pos + 1
+    if token == "(":
+        value, pos = _parse(tokens, pos + 1, 1)
+        if pos >= len(tokens) or tokens[pos] != ")":
+            raise _Unreadable("unbalanced parentheses")
+        return value, pos + 1
+    if token in ("!", "-", "+", "~"):
+        value, pos = _unary(tokens, pos + 1)
+        return {"!": int(not value), "-": -value, "+": value, "~": ~value}[token], pos
+    raise _Unreadable(f"unexpected {token!r}")
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    if op in ("/", "%"):
+        if b == 0:
+            raise _Unreadable("division by zero in a condition")
+        quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward zero
+        return quotient if op == "/" else a - b * quotient
+    return {"||": lambda: int(bool(a or b)), "&&": lambda: int(bool(a and b)), "|": lambda: a | b,
+            "^": lambda: a ^ b, "&": lambda: a & b, "==": lambda: int(a == b), "!=": lambda: int(a != b),
+            "<": lambda: int(a < b), ">": lambda: int(a > b), "<=": lambda: int(a <= b), ">=": lambda: int(a >= b),
+            "<<": lambda: a << b, ">>": lambda: a >> b, "+": lambda: a + b, "-": lambda: a - b,
+            "*": lambda: a * b}[op]()
 
 
 def _cache_digest(device: Device, source: str, options: tuple[str, ...]) -> bytes:

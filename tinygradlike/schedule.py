@@ -47,6 +47,51 @@ class KernelGroup:
         return "reduce" if self.core.op is Op.REDUCE else "matmul"
 
 
+def kernel_ops(group: KernelGroup, is_load) -> str:
+    """The ops a kernel computes, sources first, joined by '+' ("matmul+add+where", "exp+sum"):
+    what TGL_DEBUG=3 and profile() call the kernel. Views, constants and memory reads are left
+    out; `is_load(node)` says which nodes the kernel reads from memory (its own roots are
+    computed). A reduction is named by its combining op (sum, max, min)."""
+    roots = {id(root) for root in group.roots}
+    names: list[str] = []
+    seen: set[int] = set()
+    stack = [(root, False) for root in reversed(group.roots)]
+    while stack:
+        node, sources_done = stack.pop()
+        if sources_done:
+            if node.op not in _UNNAMED:
+                names.append(_op_name(node))
+            continue
+        if id(node) in seen or (id(node) not in roots and is_load(node)):
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((src, False) for src in reversed(node.srcs))
+    return _join_op_names(names)
+
+
+_UNNAMED = (Op.VIEW, Op.CONST, Op.BUFFER)
+_REDUCE_NAMES = {Op.ADD: "sum", Op.MAX: "max", Op.MIN: "min"}
+MAX_NAMED_OPS = 8  # past it, a kernel is named by its first six ops, how many more, and its last
+
+
+def _op_name(node: Node) -> str:
+    if node.op is Op.REDUCE:
+        return _REDUCE_NAMES.get(node.arg[0], node.arg[0].value)
+    if node.op is Op.CUSTOM:
+        return str(getattr(node.arg[0], "name", None) or "custom")
+    return node.op.value
+
+
+def _join_op_names(names: list[str]) -> str:
+    if not names:
+        return "copy"  # a kernel of views only (contiguous() of a constant) copies
+    if len(names) > MAX_NAMED_OPS:
+        head, tail = names[:MAX_NAMED_OPS - 2], names[-1]
+        return "+".join(head) + f"+...({len(names) - len(head) - 1} more)+" + tail
+    return "+".join(names)
+
+
 def is_memory(node: Node) -> bool:
     """Nodes the scheduler never looks behind: computed buffers and uploads."""
     return node.buffer is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import inspect
 import math
 import sys
 import weakref
@@ -18,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from tinygradlike import sites
 from tinygradlike.dtypes import DType, dtypes
 from tinygradlike.graph import Node, Op, buffer_node, const_node, next_serial, result_dtype
 from tinygradlike.scheduler import inputs_key
@@ -60,7 +62,12 @@ def _new_shape(shape: tuple) -> tuple[int, ...]:
 
 
 def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """numpy broadcasting: align on the right, size-1 dimensions stretch."""
+    """The shape `shapes` broadcast to, by numpy's rule: align on the right, size-1 dimensions
+    stretch; any other mismatch is a ValueError naming the dimension.
+
+    >>> broadcast_shape((2, 1), (3,))
+    (2, 3)
+    """
     ndim = max(len(s) for s in shapes)
     padded = [(1,) * (ndim - len(s)) + tuple(s) for s in shapes]
     out = []
@@ -82,7 +89,13 @@ _BACKWARD_ROOTS: collections.deque[weakref.ref] = collections.deque(maxlen=64)  
 
 
 def pending_backward_roots() -> list[Tensor]:
-    """Take the losses of the backward passes since the last call that are still held and lazy."""
+    """Take the losses of the backward passes since the last call that are still held and lazy
+    (an optimizer step computes them with its update); the list is emptied.
+
+    >>> x = Tensor([2.0], requires_grad=True); loss = (x * x).sum(); _ = loss.backward()
+    >>> any(root.node is loss.node for root in pending_backward_roots())
+    True
+    """
     roots = [Tensor(node) for ref in _BACKWARD_ROOTS if (node := ref()) is not None and node.buffer is None]
     _BACKWARD_ROOTS.clear()
     return roots
@@ -100,7 +113,12 @@ def replayable(fn):
     copy it onto their own tensors, one node construction per node, instead of running the
     Python of every op inside. A composite whose graph reads memory that is not an argument
     (an upload inside it) or a user's custom op is not copied: Template.record refuses
-    it and every call runs `fn`. Results are the same either way."""
+    it and every call runs `fn`. Results are the same either way.
+
+    >>> double = replayable(lambda x: x * 2)
+    >>> double(Tensor([1.0])).numpy(), double(Tensor([3.0])).numpy()
+    (array([2.], dtype=float32), array([6.], dtype=float32))
+    """
     templates = TemplateCache(256)
 
     @functools.wraps(fn)
@@ -132,7 +150,11 @@ _NO_DIM = object()
 def dim_alias(fn):
     """Accept PyTorch's `dim=` where this method takes `axis=` with the same meaning
     (x.sum(dim=1) is x.sum(axis=1)). Giving both, or `dim` beside a positional axis, is a
-    TypeError, as a repeated argument is in Python."""
+    TypeError, as a repeated argument is in Python. help() and inspect.signature show `dim`.
+
+    >>> dim_alias(lambda self, axis=None: axis)(None, dim=1)
+    1
+    """
     @functools.wraps(fn)
     def wrapper(self, *args, dim=_NO_DIM, **kwargs):
         if dim is not _NO_DIM:
@@ -141,6 +163,10 @@ def dim_alias(fn):
                                 f"give one of them")
             kwargs["axis"] = dim
         return fn(self, *args, **kwargs)
+    # wraps() makes the signature fn's, which has no `dim`: add it, keyword-only, as it is taken
+    signature = inspect.signature(fn)
+    dim_param = inspect.Parameter("dim", inspect.Parameter.KEYWORD_ONLY, default=None)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), dim_param])
     return wrapper
 
 
@@ -159,11 +185,26 @@ def _refuse_dim(fn):
 class Tensor:
     """A lazy n-dimensional array on the OpenCL device.
 
+    Tensor(data, dtype=None, requires_grad=False) takes a number, a nested list, a numpy array
+    or another Tensor; Python floats become float32 and ints int32 (the device types), and
+    `dtype` converts. Operators: + - * / ** and unary -, @ (matmul), the comparisons < <= > >=
+    == != (elementwise, giving bool tensors: tensors hash by identity), x[...] (ints, slices,
+    None, ...), len() and iteration over the first dimension, and bool(), int(), float() of a
+    one-element tensor. Python and numpy numbers and arrays work on either side.
+
     >>> (Tensor([1.0, 2.0]) * 3).numpy()
     array([3., 6.], dtype=float32)
+    >>> Tensor([[1, 2]], dtype=dtypes.float32)  # doctest: +ELLIPSIS
+    Tensor([[1., 2.]], dtype=float32, device='...')
+    >>> x = Tensor([3.0], requires_grad=True)
+    >>> _ = (x * x).sum().backward(); x.grad.numpy(), (x * x).node.op
+    (array([6.], dtype=float32), <Op.MUL: 'mul'>)
     """
 
-    __slots__ = ("node", "grad", "__weakref__")
+    # a dict, so that help(Tensor.grad) shows the values as docstrings
+    __slots__ = {"node": "The graph node behind this tensor (graph.py): its op, sources, shape, dtype and memory.",
+                 "grad": "The gradients backward() accumulated, as a lazy Tensor; None before the first backward().",
+                 "__weakref__": None}
     # numpy must not take over `ndarray + tensor` or `np.float64(0.1) * tensor` (it would turn
     # the tensor into an array and drop the graph): its operators defer to ours instead
     __array_ufunc__ = None
@@ -183,30 +224,61 @@ class Tensor:
             self.node = buffer_node(_runtime().Buffer.from_numpy(array), dt, array.shape)
         if requires_grad:
             self.requires_grad = True
+        if sites.recording:  # someone is looking (profile(), TGL_DEBUG>=3): note the user's line
+            sites.note()
 
     # -- properties -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dimension, as a tuple of ints (() for a 0-d tensor).
+
+        >>> Tensor([[1.0, 2.0, 3.0]]).shape
+        (1, 3)
+        """
         return self.node.shape
 
     @property
     def dtype(self) -> DType:
+        """The element type, one of `dtypes` (bool, int32, float32, float64).
+
+        >>> Tensor([1, 2]).dtype, Tensor([1.0, 2.0]).dtype
+        (dtypes.int32, dtypes.float32)
+        """
         return self.node.dtype
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions, len(shape).
+
+        >>> Tensor([[1.0, 2.0]]).ndim
+        2
+        """
         return len(self.shape)
 
     def numel(self) -> int:
+        """The number of elements, as a Python int (1 for a 0-d tensor).
+
+        >>> Tensor.zeros(2, 3).numel()
+        6
+        """
         return self.node.size
 
     @property
     def size(self):
+        """The number of elements, as numpy's `.size` (torch's `size()` is `.shape` here).
+
+        >>> Tensor.zeros(2, 3).size
+        6
+        """
         return self.node.size
 
     @property
     def device(self) -> str:
-        """The name of the device this tensor's memory is on (for a lazy tensor: its inputs')."""
+        """The name of the device this tensor's memory is on (for a lazy tensor: its inputs').
+
+        >>> Tensor([1.0]).device  # doctest: +ELLIPSIS
+        '...'
+        """
         stack, seen = [self.node], set()
         while stack:  # iterative: a lazy graph may be deep
             node = stack.pop()
@@ -219,6 +291,13 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        """Whether backward() computes a gradient for this tensor. Only float tensors can
+        require gradients (setting it on another dtype is a ValueError); set it before building the
+        graph that should be differentiated.
+
+        >>> Tensor([1.0], requires_grad=True).requires_grad
+        True
+        """
         return self.node.requires_grad
 
     @requires_grad.setter
@@ -233,6 +312,11 @@ class Tensor:
             _GRAD_TENSORS.pop(id(self), None)
 
     def requires_grad_(self, value: bool = True) -> Tensor:
+        """Set requires_grad in place and return this tensor (torch's spelling).
+
+        >>> Tensor([1.0]).requires_grad_().requires_grad
+        True
+        """
         self.requires_grad = value
         return self
 
@@ -251,7 +335,12 @@ class Tensor:
         """d(self)/d(target) for each target, as lazy tensors that can be differentiated again.
 
         Targets must have requires_grad=True (set before the graph was built). A target
-        this tensor does not depend on gets zeros."""
+        this tensor does not depend on gets zeros.
+
+        >>> x = Tensor([3.0], requires_grad=True)
+        >>> (x * x).sum().gradient(x)[0].numpy()
+        array([6.], dtype=float32)
+        """
         from tinygradlike.gradients import gradients
 
         for t in targets:
@@ -264,7 +353,13 @@ class Tensor:
     def backward(self, gradient: Tensor | None = None) -> Tensor:
         """Accumulate d(self)/d(t) into t.grad for every tensor t with requires_grad=True that
         self depends on. The gradients are lazy: they run with the next realize (an optimizer
-        step realizes them all in one schedule). Calling backward twice adds twice, as in torch."""
+        step realizes them all in one schedule). Calling backward twice adds twice, as in torch.
+        Returns self.
+
+        >>> x = Tensor([3.0], requires_grad=True)
+        >>> _ = (x * x).sum().backward(); x.grad.numpy()
+        array([6.], dtype=float32)
+        """
         from tinygradlike.gradients import gradients
 
         if not self.requires_grad:
@@ -280,16 +375,35 @@ class Tensor:
 
     @property
     def lazy(self) -> bool:
+        """True until this tensor's value is computed into device memory (by realize(),
+        numpy(), item(), ...).
+
+        >>> y = Tensor([1.0]) * 2
+        >>> y.lazy, y.realize().lazy
+        (True, False)
+        """
         return not self.node.base.realized
 
     # -- creation ---------------------------------------------------------------------
     @staticmethod
     def manual_seed(seed: int = 0) -> None:
-        """Make rand/randn/uniform (and everything built on them) reproducible."""
+        """Make rand/randn/uniform/randint (and everything built on them) reproducible.
+
+        >>> Tensor.manual_seed(1); first = Tensor.rand(2).tolist()
+        >>> Tensor.manual_seed(1); Tensor.rand(2).tolist() == first
+        True
+        """
         Tensor._rng = np.random.default_rng(seed)
 
     @staticmethod
     def full(shape, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A tensor of `shape` (an int or a tuple) filled with `fill_value`. The dtype follows the
+        value (bool, int32 or float32) unless given; with requires_grad the tensor gets memory of its
+        own, a leaf to train.
+
+        >>> Tensor.full((2,), 0.5).numpy()
+        array([0.5, 0.5], dtype=float32)
+        """
         shape = _new_shape((shape,) if isinstance(shape, (tuple, list)) else (shape,))
         if dtype is None:
             dtype = dtypes.bool if isinstance(fill_value, bool) else (
@@ -304,23 +418,54 @@ class Tensor:
 
     @staticmethod
     def zeros(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        """A float32 (or `dtype`) tensor of zeros; the shape as f(2, 3) or f((2, 3)).
+
+        >>> Tensor.zeros(2).numpy()
+        array([0., 0.], dtype=float32)
+        """
         return Tensor.full(_new_shape(shape), 0, dtype, requires_grad)
 
     @staticmethod
     def ones(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
+        """A float32 (or `dtype`) tensor of ones; the shape as f(2, 3) or f((2, 3)).
+
+        >>> Tensor.ones(2).numpy()
+        array([1., 1.], dtype=float32)
+        """
         return Tensor.full(_new_shape(shape), 1, dtype, requires_grad)
 
     def zeros_like(self) -> Tensor:
+        """Zeros of this tensor's shape and dtype.
+
+        >>> Tensor([1, 2]).zeros_like().numpy()
+        array([0, 0], dtype=int32)
+        """
         return Tensor.full(self.shape, 0, self.dtype)
 
     def ones_like(self) -> Tensor:
+        """Ones of this tensor's shape and dtype.
+
+        >>> Tensor([1.0, 2.0]).ones_like().numpy()
+        array([1., 1.], dtype=float32)
+        """
         return Tensor.full(self.shape, 1, self.dtype)
 
     def full_like(self, fill_value: Scalar) -> Tensor:
+        """`fill_value` in this tensor's shape and dtype (the value is converted to it).
+
+        >>> Tensor([1.0, 2.0]).full_like(0.5).numpy()
+        array([0.5, 0.5], dtype=float32)
+        """
         return Tensor.full(self.shape, fill_value, self.dtype)
 
     @staticmethod
     def arange(start, stop=None, step=1, dtype: Any = None) -> Tensor:
+        """start, start + step, ... up to but excluding stop (arange(n) counts from 0), as numpy's.
+        int32 when start, stop and step are all ints, else float32, unless `dtype` is given.
+
+        >>> Tensor.arange(1, 7, 2).numpy()
+        array([1, 3, 5], dtype=int32)
+        """
         if stop is None:
             start, stop = 0, start
         if dtype is None:
@@ -330,33 +475,63 @@ class Tensor:
 
     @staticmethod
     def eye(n: int, m: int | None = None, dtype: Any = dtypes.float32) -> Tensor:
+        """The (n, m) identity matrix (m defaults to n): ones on the diagonal, zeros elsewhere.
+
+        >>> Tensor.eye(2).numpy()
+        array([[1., 0.],
+               [0., 1.]], dtype=float32)
+        """
         return Tensor(np.eye(n, n if m is None else m, dtype=dtypes.from_any(dtype).np))
 
     @staticmethod
     def rand(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
-        """Uniform on [0, 1)."""
+        """Uniform on [0, 1), float32 unless `dtype` is given; reproducible after manual_seed.
+
+        >>> Tensor.rand(2, 3).shape
+        (2, 3)
+        """
         values = Tensor._rng.random(_new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def randn(*shape, dtype: Any = dtypes.float32, requires_grad: bool = False) -> Tensor:
-        """Standard normal."""
+        """Standard normal (mean 0, variance 1), float32 unless `dtype` is given; reproducible
+        after manual_seed.
+
+        >>> Tensor.randn(2, 3).shape
+        (2, 3)
+        """
         values = Tensor._rng.standard_normal(_new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def uniform(*shape, low: float = 0.0, high: float = 1.0, dtype: Any = dtypes.float32,
                 requires_grad: bool = False) -> Tensor:
+        """Uniform on [low, high), float32 unless `dtype` is given; reproducible after manual_seed.
+
+        >>> Tensor.uniform(2, 3, low=-1.0, high=1.0).shape
+        (2, 3)
+        """
         values = Tensor._rng.uniform(low, high, _new_shape(shape))
         return Tensor(values.astype(dtypes.from_any(dtype).np), requires_grad=requires_grad)
 
     @staticmethod
     def randint(*shape, low: int = 0, high: int = 10) -> Tensor:
+        """int32 integers drawn uniformly from [low, high), from the generator manual_seed seeds.
+        (torch's randint takes low and high first: here they are keywords after the shape.)
+
+        >>> Tensor.randint(2, 3, high=5).dtype
+        dtypes.int32
+        """
         return Tensor(Tensor._rng.integers(low, high, _new_shape(shape)).astype(np.int32))
 
     # -- realizing and reading ----------------------------------------------------------
     def realize(self, *others: Tensor) -> Tensor:
-        """Compute this tensor (and `others`, in the same schedule) into device memory."""
+        """Compute this tensor (and `others`, in the same schedule) into device memory; returns self.
+
+        >>> (Tensor([1.0, 2.0]) * 2).realize().lazy
+        False
+        """
         from tinygradlike.realize import realize
 
         realize([self.node, *(o.node for o in others)])
@@ -366,7 +541,12 @@ class Tensor:
         """Write `value` into this tensor's own memory, in place (an optimizer's update).
 
         The memory stays the same, so a jit recording that reads this tensor sees the new
-        values on replay. The tensor becomes a leaf again (no history), keeping requires_grad."""
+        values on replay. The tensor becomes a leaf again (no history), keeping requires_grad.
+        Returns self.
+
+        >>> Tensor([1.0, 2.0]).assign(Tensor([3.0, 4.0])).numpy()
+        array([3., 4.], dtype=float32)
+        """
         if not isinstance(value, Tensor) or value.shape != self.shape:
             raise ValueError(f"assign needs a Tensor of shape {self.shape}, got "
                              f"{getattr(value, 'shape', type(value).__name__)}")
@@ -383,12 +563,23 @@ class Tensor:
         return self
 
     def contiguous(self) -> Tensor:
-        """A tensor with its own row-major memory (a copy kernel if this one is a view)."""
+        """A tensor with its own row-major memory (a copy kernel if this one is a view).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).T.contiguous().numpy()
+        array([[1., 3.],
+               [2., 4.]], dtype=float32)
+        """
         if self.node.op is not Op.VIEW and self.node.op is not Op.CONST:
             return self
         return Tensor(Node(Op.COPY, (self.node,), None, self.dtype, self.shape))
 
     def numpy(self) -> np.ndarray:
+        """The values as a new numpy array of this shape and dtype (bool, int32, float32,
+        float64), computing the tensor first if it is lazy.
+
+        >>> Tensor([1.0, -2.0]).numpy()
+        array([ 1., -2.], dtype=float32)
+        """
         node = self.node
         if node.op is Op.VIEW and not node.arg.is_contiguous or node.op is Op.CONST:
             node = Node(Op.COPY, (node,), None, self.dtype, self.shape, requires_grad=False)
@@ -404,12 +595,23 @@ class Tensor:
         return out if dtype is None else out.astype(dtype)
 
     def item(self) -> Scalar:
+        """The one element as a Python float, int or bool; any other number of elements is a
+        ValueError.
+
+        >>> Tensor([[2.5]]).item()
+        2.5
+        """
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}; "
                              f"index it or reduce it first")
         return self.numpy().reshape(()).item()
 
     def tolist(self):
+        """The values as nested Python lists of floats, ints or bools (a number for a 0-d tensor).
+
+        >>> Tensor([[1, 2], [3, 4]]).tolist()
+        [[1, 2], [3, 4]]
+        """
         return self.numpy().tolist()
 
     def __repr__(self) -> str:
@@ -423,7 +625,11 @@ class Tensor:
         names: {tensor: "name"} labels those tensors' nodes. kernels=True frames the nodes of
         each kernel that computing this tensor would run (the fusion, drawn).
 
-            print(y.to_dot(names={x: "x", y: "y"}, kernels=True))"""
+            print(y.to_dot(names={x: "x", y: "y"}, kernels=True))
+
+        >>> Tensor([1.0]).to_dot().splitlines()[0]
+        'digraph G {'
+        """
         from tinygradlike.graph import to_dot
         from tinygradlike.schedule import kernel_clusters
 
@@ -497,44 +703,111 @@ class Tensor:
         return self if self.dtype.is_float else self.cast(dtypes.float32)
 
     def neg(self) -> Tensor:
+        """-x elementwise, in the same dtype; a bool tensor is a ValueError (use logical_not).
+
+        >>> Tensor([1.0, -2.0]).neg().numpy()
+        array([-1.,  2.], dtype=float32)
+        """
         if self.dtype == dtypes.bool:
             raise ValueError("negation of a bool tensor is ambiguous; use logical_not() or cast first")
         return self._op(Op.NEG)
 
     def logical_not(self) -> Tensor:
+        """Elementwise not, as a bool tensor (any nonzero value counts as true).
+
+        >>> Tensor([True, False]).logical_not().numpy()
+        array([False,  True])
+        """
         return self.cast(dtypes.bool)._op(Op.NEG)
 
     def exp(self) -> Tensor:
+        """e ** x elementwise; bool and int32 inputs give float32.
+
+        >>> Tensor([0.0]).exp().numpy()
+        array([1.], dtype=float32)
+        """
         return self._float()._op(Op.EXP)
 
     def log(self) -> Tensor:
+        """The natural logarithm elementwise (log(0) is -inf, a negative x is nan, no error);
+        bool and int32 inputs give float32.
+
+        >>> Tensor([1.0]).log().numpy()
+        array([0.], dtype=float32)
+        """
         return self._float()._op(Op.LOG)
 
     def exp2(self) -> Tensor:
+        """2 ** x elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0, 3.0]).exp2().numpy().round(4)
+        array([1., 8.], dtype=float32)
+        """
         return (self._float() * math.log(2)).exp()
 
     def log2(self) -> Tensor:
+        """The base-2 logarithm elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([1.0, 8.0]).log2().numpy().round(4)
+        array([0., 3.], dtype=float32)
+        """
         return self.log() * (1 / math.log(2))
 
     def sqrt(self) -> Tensor:
+        """The square root elementwise (nan below 0); bool and int32 inputs give float32.
+
+        >>> Tensor([4.0, 0.25]).sqrt().numpy()
+        array([2. , 0.5], dtype=float32)
+        """
         return self._float()._op(Op.SQRT)
 
     def rsqrt(self) -> Tensor:
+        """1 / sqrt(x) elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([4.0]).rsqrt().numpy()
+        array([0.5], dtype=float32)
+        """
         return self.sqrt().reciprocal()
 
     def sin(self) -> Tensor:
+        """The sine (radians) elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0]).sin().numpy()
+        array([0.], dtype=float32)
+        """
         return self._float()._op(Op.SIN)
 
     def cos(self) -> Tensor:
+        """The cosine (radians) elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0]).cos().numpy()
+        array([1.], dtype=float32)
+        """
         return self._float()._op(Op.COS)
 
     def tan(self) -> Tensor:
+        """The tangent (radians) elementwise, sin(x) / cos(x), in float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0]).tan().numpy()
+        array([0.], dtype=float32)
+        """
         return self.sin() / self.cos()
 
     def tanh(self) -> Tensor:
+        """The hyperbolic tangent elementwise, in float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0]).tanh().numpy()
+        array([0.], dtype=float32)
+        """
         return self._float()._op(Op.TANH)
 
     def sigmoid(self) -> Tensor:
+        """1 / (1 + exp(-x)) elementwise, computed without overflow at either end (float32 for
+        bool and int32 inputs).
+
+        >>> Tensor([0.0]).sigmoid().numpy()
+        array([0.5], dtype=float32)
+        """
         # Through exp(-|x|) <= 1 on both sides, so no branch ever holds an inf: 1/(1+exp(-x))
         # alone has gradient 0 * inf = NaN at x = -3e38 (torch: 0), and loses digits below -88
         x = self._float()
@@ -544,25 +817,49 @@ class Tensor:
 
     @replayable
     def relu(self) -> Tensor:
+        """max(x, 0) elementwise, with torch's gradient relu'(0) = 0; NaN stays NaN.
+
+        >>> Tensor([1.0, -2.0]).relu().numpy()
+        array([1., 0.], dtype=float32)
+        """
         # `where`, not maximum(x, 0): max splits a tie's gradient, relu'(0) is 0 in torch;
         # `x <= 0` (not `x > 0`) keeps NaN: relu(nan) is nan
         return (self <= 0).where(0, self)
 
     def leaky_relu(self, neg_slope: float = 0.01) -> Tensor:
+        """x where x > 0, else x * neg_slope, elementwise (torch's slope at 0).
+
+        >>> Tensor([1.0, -2.0]).leaky_relu(0.5).numpy()
+        array([ 1., -1.], dtype=float32)
+        """
         return (self > 0).where(self, self * neg_slope)  # slope at 0, as torch; NaN stays NaN
 
     def erf(self) -> Tensor:
-        """The error function, 2/sqrt(pi) * integral of exp(-t^2) from 0 to x."""
+        """The error function, 2/sqrt(pi) * integral of exp(-t^2) from 0 to x, elementwise.
+
+        >>> Tensor([0.0]).erf().numpy()
+        array([0.], dtype=float32)
+        """
         return self._float()._op(Op.ERF)
 
     def gelu(self, approximate: str = "tanh") -> Tensor:
         """x * Phi(x). approximate="tanh" (the default here; torch's is "none") is the tanh
-        formula; "none" is exact, 0.5 * x * (1 + erf(x / sqrt(2)))."""
+        formula; "none" is exact, 0.5 * x * (1 + erf(x / sqrt(2))).
+
+        >>> Tensor([0.0, 10.0]).gelu().numpy()
+        array([ 0., 10.], dtype=float32)
+        """
         if approximate not in ("tanh", "none"):
             raise ValueError(f"gelu approximate must be 'tanh' or 'none', got {approximate!r}")
         return self._with_gradient_rule(_Gelu.value(self.detach(), approximate), _Gelu(approximate))
 
     def softplus(self) -> Tensor:
+        """log(1 + exp(x)) elementwise, computed without overflow; its gradient is sigmoid(x)
+        everywhere, as torch's.
+
+        >>> Tensor([0.0]).softplus().numpy().round(4)
+        array([0.6931], dtype=float32)
+        """
         # max(x, 0) + log1p(exp(-|x|)), with the branches chosen by `where` so that, as in torch,
         # softplus'(x) = sigmoid(x) everywhere: at 0 (abs'(0) = 0 would lose half) and at NaN
         x = self._float()
@@ -570,12 +867,27 @@ class Tensor:
         return positive.where(x, 0.0) + positive.where(-x, x).exp().log1p()
 
     def log1p(self) -> Tensor:
+        """log(1 + x) elementwise, accurate for tiny x; float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0]).log1p().numpy()
+        array([0.], dtype=float32)
+        """
         return self._float()._op(Op.LOG1P)
 
     def silu(self) -> Tensor:
+        """x * sigmoid(x) elementwise (also called swish).
+
+        >>> Tensor([0.0]).silu().numpy()
+        array([0.], dtype=float32)
+        """
         return self * self.sigmoid()
 
     def abs(self) -> Tensor:
+        """|x| elementwise, in the same dtype; abs'(0) is 0 and NaN stays NaN, as in torch.
+
+        >>> Tensor([1.0, -2.0]).abs().numpy()
+        array([1., 2.], dtype=float32)
+        """
         # max splits the tie at 0 between x and -x, so abs'(0) = 0.5 - 0.5 = 0 (torch's sign(0));
         # NaN stays NaN. A tie gives max's second operand, -0.0 for x = +0.0: adding 0 makes
         # every zero +0.0 (1 / abs(0) is +inf)
@@ -583,18 +895,37 @@ class Tensor:
         return out + 0 if out.dtype.is_float else out
 
     def sign(self) -> Tensor:
+        """-1, 0 or 1 elementwise, in the same dtype (int32 and float tensors; 0 for NaN, as torch).
+
+        >>> Tensor([1.0, -2.0, 0.0]).sign().numpy()
+        array([ 1., -1.,  0.], dtype=float32)
+        """
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def reciprocal(self) -> Tensor:
+        """1 / x elementwise (1 / 0 is inf); bool and int32 inputs give float32.
+
+        >>> Tensor([2.0, 4.0]).reciprocal().numpy()
+        array([0.5 , 0.25], dtype=float32)
+        """
         return self._float()._op(Op.RECIP)
 
     def square(self) -> Tensor:
+        """x * x elementwise, in the same dtype.
+
+        >>> Tensor([1.0, -2.0]).square().numpy()
+        array([1., 4.], dtype=float32)
+        """
         return self * self
 
     def clip(self, min_: Scalar | Tensor | None = None, max_: Scalar | Tensor | None = None) -> Tensor:
         """Limit to [min_, max_] (either may be None). As in torch: NaN stays NaN; the gradient
         reaches x where min_ <= x <= max_, bounds included (not at NaN), and a tensor bound where
-        it is the value taken; with min_ > max_ every element is max_."""
+        it is the value taken; with min_ > max_ every element is max_. `clamp` is the same.
+
+        >>> Tensor([1.0, -2.0]).clip(-1.0, 0.5).numpy()
+        array([ 0.5, -1. ], dtype=float32)
+        """
         if min_ is None and max_ is None:
             return self
         held = self.detach()  # the clipped value; x itself is only seen inside the bounds
@@ -608,6 +939,13 @@ class Tensor:
     clamp = clip
 
     def cast(self, dtype: Any) -> Tensor:
+        """The values converted to `dtype` (a DType, a numpy dtype, a name or float/int/bool):
+        float to int truncates towards zero, nonzero becomes True. float64 on a device without
+        cl_khr_fp64 is a ValueError.
+
+        >>> Tensor([1.5, -2.0]).cast(dtypes.int32).numpy()
+        array([ 1, -2], dtype=int32)
+        """
         dt = dtypes.from_any(dtype)
         if dt == self.dtype:
             return self
@@ -615,19 +953,44 @@ class Tensor:
         return Tensor(Node(Op.CAST, (self.node,), dt, dt, self.shape))
 
     def float(self) -> Tensor:
+        """cast(dtypes.float32).
+
+        >>> Tensor([1, 2]).float().numpy()
+        array([1., 2.], dtype=float32)
+        """
         return self.cast(dtypes.float32)
 
     def double(self) -> Tensor:
+        """cast(dtypes.float64): a ValueError on a device without cl_khr_fp64.
+
+        >>> Tensor([1.0, 2.0]).double().dtype
+        dtypes.float64
+        """
         return self.cast(dtypes.float64)
 
     def int(self) -> Tensor:
+        """cast(dtypes.int32): floats are truncated towards zero.
+
+        >>> Tensor([1.5, -2.0]).int().numpy()
+        array([ 1, -2], dtype=int32)
+        """
         return self.cast(dtypes.int32)
 
     def bool(self) -> Tensor:
+        """cast(dtypes.bool): nonzero becomes True.
+
+        >>> Tensor([0.0, 2.0]).bool().numpy()
+        array([False,  True])
+        """
         return self.cast(dtypes.bool)
 
     def detach(self) -> Tensor:
-        """The same values, cut off from gradient tracking."""
+        """The same values, cut off from gradient tracking (requires_grad is False; no gradient
+        flows through it).
+
+        >>> Tensor([1.0], requires_grad=True).detach().requires_grad
+        False
+        """
         return Tensor(Node(Op.DETACH, (self.node,), None, self.dtype, self.shape, requires_grad=False))
 
     # -- elementwise: binary -------------------------------------------------------------
@@ -636,9 +999,22 @@ class Tensor:
         return a._op(op, b)
 
     def add(self, other, reverse=False) -> Tensor:
+        """self + other elementwise, broadcasting shapes and promoting dtypes as torch does (a
+        Python number takes the tensor's dtype unless it needs a wider kind: an int32 tensor +
+        0.5 is float32). reverse=True computes other + self.
+
+        >>> Tensor([1.0, 2.0]).add(1).numpy()
+        array([2., 3.], dtype=float32)
+        """
         return self._binary(Op.ADD, other, reverse)
 
     def sub(self, other, reverse=False) -> Tensor:
+        """self - other elementwise (other - self with reverse=True), broadcasting as add; a bool
+        operand is a ValueError, as in torch.
+
+        >>> Tensor([1.0, 2.0]).sub(0.5).numpy()
+        array([0.5, 1.5], dtype=float32)
+        """
         if self.dtype == dtypes.bool or isinstance(other, (bool, np.bool_)) or \
                 isinstance(other, Tensor) and other.dtype == dtypes.bool:
             raise ValueError("subtraction with a bool operand is not defined (as in torch); to invert a mask "
@@ -647,16 +1023,31 @@ class Tensor:
         return a._op(Op.ADD, b._op(Op.NEG))
 
     def mul(self, other, reverse=False) -> Tensor:
+        """self * other elementwise, broadcasting as add.
+
+        >>> Tensor([1.0, 2.0]).mul(3).numpy()
+        array([3., 6.], dtype=float32)
+        """
         return self._binary(Op.MUL, other, reverse)
 
     def div(self, other, reverse=False) -> Tensor:
-        """True division: integer operands give float32, as in numpy and torch."""
+        """self / other elementwise (other / self with reverse=True), broadcasting as add. True
+        division: integer operands give float32, as in numpy and torch.
+
+        >>> Tensor([1, 2]).div(4).numpy()
+        array([0.25, 0.5 ], dtype=float32)
+        """
         a, b = self._broadcasted(other, reverse)
         return a._float()._op(Op.DIV, b._float())
 
     def pow(self, exponent, reverse=False) -> Tensor:
         """self ** exponent with torch's types: integer ** integer stays an integer (computed
-        exactly through float64 where the device has it), anything with a float is float."""
+        exactly through float64 where the device has it), anything with a float is float. An
+        integer tensor to a negative Python int is a ValueError, as in torch.
+
+        >>> (Tensor([2, 3]) ** 2).numpy()
+        array([4, 9], dtype=int32)
+        """
         a, b = self._broadcasted(exponent, reverse)
         scalar = not reverse and _is_scalar(exponent) and not isinstance(exponent, (bool, np.bool_))
         if scalar and exponent in (1, 2, 3):  # exact and cheaper as products, for every type
@@ -679,19 +1070,36 @@ class Tensor:
         return ((power >= -2**31) * (power < 2**31)).where(power, 0).cast(a.dtype)
 
     def maximum(self, other) -> Tensor:
+        """The larger of self and other elementwise, broadcasting as add (logical or for bool);
+        NaN wins, as in torch.
+
+        >>> Tensor([1.0, -2.0]).maximum(0.0).numpy()
+        array([1., 0.], dtype=float32)
+        """
         a, b = self._broadcasted(other)
         if a.dtype == dtypes.bool:
             return a._op(Op.ADD, b)  # logical or
         return a._op(Op.MAX, b)
 
     def minimum(self, other) -> Tensor:
+        """The smaller of self and other elementwise, broadcasting as add (logical and for bool);
+        NaN wins, as in torch.
+
+        >>> Tensor([1.0, -2.0]).minimum(0.0).numpy()
+        array([ 0., -2.], dtype=float32)
+        """
         a, b = self._broadcasted(other)
         if a.dtype == dtypes.bool:
             return a._op(Op.MUL, b)  # logical and
         return a._op(Op.MIN, b)
 
     def where(self, x, y) -> Tensor:
-        """Elementwise `x if self else y`, broadcasting all three."""
+        """Elementwise `x if self else y` (x and y Tensors or numbers), broadcasting all three;
+        the result has the promoted dtype of x and y.
+
+        >>> (Tensor([1.0, -2.0]) > 0).where(1.0, -1.0).numpy()
+        array([ 1., -1.], dtype=float32)
+        """
         for v in (x, y):
             if not isinstance(v, Tensor) and not _is_scalar(v):
                 raise TypeError(f"where() branches must be Tensors or Python numbers, got {type(v).__name__} {v!r}")
@@ -703,23 +1111,54 @@ class Tensor:
         return cond._op(Op.WHERE, x.cast(dt)._expand_to(shape), y.cast(dt)._expand_to(shape))
 
     def __lt__(self, other) -> Tensor:
+        """self < other elementwise as a bool tensor, broadcasting as add (also `x.lt(other)`).
+
+        >>> (Tensor([1.0, -2.0]) < 0).numpy()
+        array([False,  True])
+        """
         return self._binary(Op.CMPLT, other)
 
     def __gt__(self, other) -> Tensor:
+        """self > other elementwise as a bool tensor, broadcasting as add (also `x.gt(other)`).
+
+        >>> (Tensor([1.0, -2.0]) > 0).numpy()
+        array([ True, False])
+        """
         return self._binary(Op.CMPLT, other, reverse=True)
 
     def __le__(self, other) -> Tensor:
+        """self <= other elementwise as a bool tensor, broadcasting as add (also `x.le(other)`).
+
+        >>> (Tensor([1.0, 0.0]) <= 0).numpy()
+        array([False,  True])
+        """
         a, b = self._broadcasted(other)
         return a._op(Op.CMPLT, b)._op(Op.ADD, a._op(Op.CMPEQ, b))
 
     def __ge__(self, other) -> Tensor:
+        """self >= other elementwise as a bool tensor, broadcasting as add (also `x.ge(other)`).
+
+        >>> (Tensor([1.0, -2.0]) >= 1).numpy()
+        array([ True, False])
+        """
         a, b = self._broadcasted(other)
         return b._op(Op.CMPLT, a)._op(Op.ADD, a._op(Op.CMPEQ, b))
 
     def __eq__(self, other) -> Tensor:  # type: ignore[override]
+        """self == other elementwise as a bool tensor, broadcasting as add (also `x.eq(other)`).
+        It builds a tensor, not a Python bool: compare values with .tolist() or numpy.
+
+        >>> (Tensor([1.0, 2.0]) == 2).numpy()
+        array([False,  True])
+        """
         return self._binary(Op.CMPEQ, other)
 
     def __ne__(self, other) -> Tensor:  # type: ignore[override]
+        """self != other elementwise as a bool tensor, broadcasting as add (also `x.ne(other)`).
+
+        >>> (Tensor([1.0, 2.0]) != 2).numpy()
+        array([ True, False])
+        """
         return self._binary(Op.CMPEQ, other)._op(Op.NEG)
 
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
@@ -786,17 +1225,37 @@ class Tensor:
 
     @dim_alias
     def sum(self, axis=None, keepdim: bool = False) -> Tensor:
+        """The sum over `axis` (an int, a tuple of ints, or None for every axis; `dim=` is the
+        same argument), the reduced dimensions dropped unless keepdim. Same dtype; a bool tensor
+        sums as int32.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(axis=0).numpy()
+        array([4., 6.], dtype=float32)
+        """
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         return src._reduce(Op.ADD, axis, keepdim)
 
     @_refuse_dim
     def max(self, axis=None, keepdim: bool = False) -> Tensor:
+        """The largest value over `axis` (an int, a tuple, or None for all), NaN if the reduced
+        values hold one. Values only: `dim=` is refused, since torch's max(dim=) also returns indices
+        (use argmax).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).max(axis=1).numpy()
+        array([2., 4.], dtype=float32)
+        """
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         out = src._extreme(Op.MAX, axis, keepdim)
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
 
     @_refuse_dim
     def min(self, axis=None, keepdim: bool = False) -> Tensor:
+        """The smallest value over `axis` (an int, a tuple, or None for all), NaN if the reduced
+        values hold one. Values only: `dim=` is refused, as for max (use argmin).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).min().item()
+        1.0
+        """
         src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
         out = src._extreme(Op.MIN, axis, keepdim)
         return out.cast(dtypes.bool) if self.dtype == dtypes.bool else out
@@ -809,6 +1268,12 @@ class Tensor:
 
     @dim_alias
     def mean(self, axis=None, keepdim: bool = False) -> Tensor:
+        """The mean over `axis` (int, tuple or None for all; `dim=` alike), in float32 for bool
+        and int32 inputs; a mean over zero elements is nan.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).mean(dim=0).numpy()
+        array([2., 3.], dtype=float32)
+        """
         count = math.prod(self.shape[a] for a in self._axes(axis))
         return self._float().sum(axis, keepdim) * (1.0 / count if count else math.nan)
 
@@ -843,11 +1308,24 @@ class Tensor:
     @dim_alias
     @replayable
     def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        """The variance over `axis` (int, tuple or None for all; `dim=` alike): the sum of squared
+        deviations divided by n - correction (1, unbiased, as torch's default), nan when n <=
+        correction. Computed scaled, so values near float32's limits neither overflow nor underflow.
+
+        >>> Tensor([0.0, 2.0, 4.0]).var().item()
+        4.0
+        """
         return self._moment("var", axis, keepdim, correction)
 
     @dim_alias
     @replayable
     def std(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
+        """sqrt(var(axis, keepdim, correction)), computed without forming the variance where it
+        would overflow; its gradient at a constant row is 0, as torch's.
+
+        >>> Tensor([0.0, 2.0, 4.0]).std().item()
+        2.0
+        """
         return self._moment("std", axis, keepdim, correction)
 
     def _moment(self, kind: str, axis, keepdim: bool, correction: int) -> Tensor:
@@ -877,12 +1355,21 @@ class Tensor:
     @dim_alias
     def argmax(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the first maximum (of the flattened tensor when axis is None); a NaN counts
-        as the maximum, as in torch."""
+        as the maximum, as in torch. int32; `dim=` is the same as axis.
+
+        >>> Tensor([1.0, 3.0, 3.0]).argmax().item()
+        1
+        """
         return self._arg_extreme(Tensor.max, axis, keepdim)
 
     @dim_alias
     def argmin(self, axis: int | None = None, keepdim: bool = False) -> Tensor:
-        """Index of the first minimum (a NaN counts as the minimum, as in torch)."""
+        """Index of the first minimum (of the flattened tensor when axis is None), as int32; a
+        NaN counts as the minimum, as in torch. `dim=` is the same as axis.
+
+        >>> Tensor([3.0, 1.0, 1.0]).argmin().item()
+        1
+        """
         return self._arg_extreme(Tensor.min, axis, keepdim)
 
     def _arg_extreme(self, extreme, axis: int | None, keepdim: bool) -> Tensor:
@@ -906,7 +1393,12 @@ class Tensor:
     @replayable
     def logsumexp(self, axis=None, keepdim: bool = False) -> Tensor:
         """log(sum(exp(x))) without overflow; its gradient is exp(x - logsumexp), as torch's
-        (derived through the shift it would be inf/inf = nan beside an inf element)."""
+        (derived through the shift it would be inf/inf = nan beside an inf element). `axis` and
+        `dim=` as in sum.
+
+        >>> round(Tensor([0.0, 0.0]).logsumexp().item(), 4)
+        0.6931
+        """
         held = self._float().detach()
         m = held.max(axis, keepdim=True)
         m = (m.abs() == math.inf).where(0.0, m)  # keep -inf rows -inf rather than nan
@@ -916,6 +1408,12 @@ class Tensor:
     @dim_alias
     @replayable
     def softmax(self, axis: int = -1) -> Tensor:
+        """exp(x) / sum(exp(x)) along `axis` (`dim=` alike), shifted by the maximum so that it
+        never overflows; float32 for bool and int32 inputs.
+
+        >>> Tensor([0.0, 0.0]).softmax().numpy()
+        array([0.5, 0.5], dtype=float32)
+        """
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
         e = shifted.exp()
         return e / e.sum(axis, keepdim=True)
@@ -923,11 +1421,24 @@ class Tensor:
     @dim_alias
     @replayable
     def log_softmax(self, axis: int = -1) -> Tensor:
+        """log(softmax(x)) along `axis` (`dim=` alike), computed as x - logsumexp(x) without
+        overflow.
+
+        >>> Tensor([0.0, 0.0]).log_softmax().numpy().round(4)
+        array([-0.6931, -0.6931], dtype=float32)
+        """
         shifted = self._float() - self._float().max(axis, keepdim=True).detach()
         return shifted - shifted.exp().sum(axis, keepdim=True).log()
 
     # -- movement ---------------------------------------------------------------------------
     def reshape(self, *shape) -> Tensor:
+        """The same elements in row-major order with a new shape (f(2, 3) or f((2, 3)); one size
+        may be -1, inferred). A view: no memory is copied. `view` is the same method.
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).reshape(2, -1).numpy()
+        array([[1., 2.],
+               [3., 4.]], dtype=float32)
+        """
         shape = _shape_args(shape) if not (len(shape) == 1 and isinstance(shape[0], (tuple, list))) else tuple(shape[0])
         if shape.count(-1) > 1:
             raise ValueError(f"reshape to {shape}: only one dimension can be -1")
@@ -946,6 +1457,12 @@ class Tensor:
     view = reshape
 
     def permute(self, *order) -> Tensor:
+        """The axes reordered: dimension i of the result is dimension order[i] of this tensor.
+        A view: no memory is copied.
+
+        >>> Tensor.zeros(2, 3, 4).permute(2, 0, 1).shape
+        (4, 2, 3)
+        """
         order = tuple(order[0]) if len(order) == 1 and isinstance(order[0], (tuple, list)) else order
         normalized = tuple(_normalize_axis(o, self.ndim) for o in order)
         if sorted(normalized) != list(range(self.ndim)):
@@ -955,6 +1472,12 @@ class Tensor:
         return self._view("permute", normalized)
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Dimensions dim0 and dim1 swapped (the last two by default), as a view.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).transpose(0, 1).numpy()
+        array([[1., 3.],
+               [2., 4.]], dtype=float32)
+        """
         order = list(range(self.ndim))
         a, b = _normalize_axis(dim0, self.ndim), _normalize_axis(dim1, self.ndim)
         order[a], order[b] = order[b], order[a]
@@ -962,9 +1485,22 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
+        """Every axis reversed (the transpose of a matrix), as a view.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).T.numpy()
+        array([[1., 3.],
+               [2., 4.]], dtype=float32)
+        """
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def expand(self, *shape) -> Tensor:
+        """A broadcast view to `shape`: size-1 dimensions repeat (stride 0, no copy), new ones are
+        added on the left, -1 keeps a size. Any other size change is a ValueError.
+
+        >>> Tensor([[1.0], [2.0]]).expand(2, 3).numpy()
+        array([[1., 1., 1.],
+               [2., 2., 2.]], dtype=float32)
+        """
         shape = _shape_args(shape) if not (len(shape) == 1 and isinstance(shape[0], (tuple, list))) else tuple(shape[0])
         if len(shape) < self.ndim:
             raise ValueError(f"cannot expand {self.shape} to {shape}: fewer dimensions")
@@ -978,6 +1514,11 @@ class Tensor:
         return src._view("expand", shape)
 
     def squeeze(self, dim: int | None = None) -> Tensor:
+        """Size-1 dimensions removed: all of them, or only `dim` (left alone if its size is not 1).
+
+        >>> Tensor.zeros(1, 2, 1).squeeze().shape
+        (2,)
+        """
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
         dim = _normalize_axis(dim, self.ndim, "dim")
@@ -986,17 +1527,32 @@ class Tensor:
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
     def unsqueeze(self, dim: int) -> Tensor:
+        """A size-1 dimension inserted at position `dim` (negative counts from the end of the result).
+
+        >>> Tensor.zeros(2, 3).unsqueeze(1).shape
+        (2, 1, 3)
+        """
         dim = _normalize_axis(dim, self.ndim + 1, "dim")
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Dimensions start_dim..end_dim (inclusive) merged into one; a 0-d tensor becomes (1,).
+
+        >>> Tensor.zeros(2, 3, 4).flatten(1).shape
+        (2, 12)
+        """
         if self.ndim == 0:
             return self.reshape((1,))
         start, end = _normalize_axis(start_dim, self.ndim, "dim"), _normalize_axis(end_dim, self.ndim, "dim")
         return self.reshape(self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:])
 
     def pad(self, padding: Sequence, value: Scalar = 0) -> Tensor:
-        """`padding` gives (before, after) per dimension, or None to leave one alone."""
+        """The tensor surrounded by `value`: `padding` gives (before, after) per dimension, or
+        None to leave one alone. Negative amounts are a ValueError (cut with shrink or slicing).
+
+        >>> Tensor([1.0, 2.0]).pad([(1, 0)]).numpy()
+        array([0., 1., 2.], dtype=float32)
+        """
         if len(padding) != self.ndim:
             raise ValueError(f"pad needs one (before, after) pair per dimension of {self.shape}, got {padding}")
         pads = tuple((0, 0) if p is None else (int(p[0]), int(p[1])) for p in padding)
@@ -1011,6 +1567,12 @@ class Tensor:
         return inside.where(out, value)
 
     def shrink(self, bounds: Sequence) -> Tensor:
+        """The view [lo, hi) of each dimension, from one (lo, hi) pair per dimension (None keeps one
+        whole); bounds outside the shape are a ValueError.
+
+        >>> Tensor([1.0, 2.0, 3.0]).shrink([(1, 3)]).numpy()
+        array([2., 3.], dtype=float32)
+        """
         bounds = tuple((0, s) if b is None else (int(b[0]), int(b[1])) for b, s in zip(bounds, self.shape))
         for (lo, hi), s in zip(bounds, self.shape):
             if not 0 <= lo <= hi <= s:
@@ -1020,6 +1582,11 @@ class Tensor:
         return self._view("shrink", bounds)
 
     def flip(self, axis) -> Tensor:
+        """The elements in reverse order along `axis` (an int or a tuple), as a view.
+
+        >>> Tensor([1.0, 2.0, 3.0]).flip(0).numpy()
+        array([3., 2., 1.], dtype=float32)
+        """
         axes = self._axes(axis)
         if not axes:
             return self
@@ -1031,7 +1598,12 @@ class Tensor:
         return self._view("stride", steps)
 
     def __getitem__(self, key) -> Tensor:
-        """Basic indexing: ints, slices (with steps), None and Ellipsis."""
+        """Basic indexing, as a view: ints, slices (with steps, negative too), None and Ellipsis.
+        Tensors, lists and bools as indices are a TypeError.
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]])[:, 1].numpy()
+        array([2., 4.], dtype=float32)
+        """
         key = key if isinstance(key, tuple) else (key,)
         for k in key:
             if not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)):
@@ -1082,7 +1654,12 @@ class Tensor:
         return out.reshape(tuple(final))
 
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
-        """Join tensors along an existing dimension (Tensor.cat(a, b) or a.cat(b))."""
+        """Join tensors along an existing dimension (Tensor.cat(a, b) or a.cat(b)); the other
+        sizes must match, dtypes are promoted.
+
+        >>> Tensor([1.0]).cat(Tensor([2.0, 3.0])).numpy()
+        array([1., 2., 3.], dtype=float32)
+        """
         tensors = [self, *others]
         dim = _normalize_axis(dim, self.ndim, "dim")
         for t in tensors:
@@ -1103,7 +1680,12 @@ class Tensor:
         return out
 
     def stack(self, *others: Tensor, dim: int = 0) -> Tensor:
-        """Join tensors along a new dimension (Tensor.stack(a, b) or a.stack(b))."""
+        """Join tensors of one shape along a new dimension `dim` (Tensor.stack(a, b) or a.stack(b)).
+
+        >>> Tensor.stack(Tensor([1.0, 2.0]), Tensor([3.0, 4.0])).numpy()
+        array([[1., 2.],
+               [3., 4.]], dtype=float32)
+        """
         tensors = [self, *others]
         for t in tensors:
             if t.shape != self.shape:
@@ -1112,6 +1694,12 @@ class Tensor:
         return tensors[0].unsqueeze(dim).cat(*(t.unsqueeze(dim) for t in tensors[1:]), dim=dim)
 
     def repeat(self, *repeats) -> Tensor:
+        """The tensor tiled repeats[i] times along dimension i, as torch's repeat (numpy's tile);
+        extra leading repeats add dimensions.
+
+        >>> Tensor([1.0, 2.0]).repeat(2).numpy()
+        array([1., 2., 1., 2.], dtype=float32)
+        """
         repeats = _new_shape(repeats)
         base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
         expanded = base.reshape(tuple(x for s in base.shape for x in (1, s)))
@@ -1120,7 +1708,13 @@ class Tensor:
 
     # -- matmul -------------------------------------------------------------------------------
     def matmul(self, other: Tensor) -> Tensor:
-        """numpy matmul semantics: 1-D operands are vectors, leading dims broadcast."""
+        """The matrix product (the @ operator), numpy matmul semantics: 1-D operands are vectors,
+        leading dims broadcast; at least float32. `dot` is the same method (also for 2-D operands,
+        unlike torch.dot).
+
+        >>> (Tensor([[1.0, 2.0], [3.0, 4.0]]) @ Tensor([1.0, 1.0])).numpy()
+        array([3., 7.], dtype=float32)
+        """
         if not isinstance(other, Tensor):
             raise TypeError(f"matmul needs a Tensor on both sides, got {type(other).__name__}")
         if self.ndim == 0 or other.ndim == 0:
@@ -1149,6 +1743,12 @@ class Tensor:
 
     @replayable
     def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        """self @ weight + bias, with weight of shape (in, out). (torch's F.linear takes weight as
+        (out, in) and transposes it; nn.Linear passes its weight.T here.)
+
+        >>> Tensor([[1.0, 2.0]]).linear(Tensor([[1.0], [1.0]]), Tensor([0.5])).numpy()
+        array([[3.5]], dtype=float32)
+        """
         out = self @ weight
         return out if bias is None else out + bias
 
