@@ -24,7 +24,14 @@ from tinygradlike.tensor import Tensor
 
 class CustomOp:
     """`forward(*inputs) -> Tensor`; `backward(grad_of_output, *inputs) -> one gradient (or
-    None) per input`, each of its input's shape."""
+    None) per input`, each of its input's shape. Calling the op takes Tensors and returns its
+    forward's value, whose gradient is the registered backward.
+
+    >>> negate_gradient = CustomOp("negate_gradient", forward=lambda x: x, backward=lambda g, x: [-g])
+    >>> x = Tensor([1.0, 2.0], requires_grad=True)
+    >>> negate_gradient(x).sum().gradient(x)[0].numpy()
+    array([-1., -1.], dtype=float32)
+    """
 
     def __init__(self, name: str, forward: Callable[..., Tensor], backward: Callable[..., Sequence[Tensor | None]]):
         self.name, self.forward, self.backward = name, forward, backward
@@ -42,7 +49,13 @@ class CustomOp:
                            requires_grad=any(n.requires_grad for n in nodes)))
 
     def gradients(self, g: Tensor, inputs: list[Tensor]) -> list[Tensor | None]:
-        """Run the registered backward and check what it returned against the inputs."""
+        """Run the registered backward and check what it returned against the inputs: one
+        gradient (or None) per input, each of its input's shape, else a ValueError.
+
+        >>> double = CustomOp("double", forward=lambda x: x * 2, backward=lambda g, x: [g * 2])
+        >>> double.gradients(Tensor([1.0]), [Tensor([3.0])])[0].numpy()
+        array([2.], dtype=float32)
+        """
         grads = list(self.backward(g, *inputs))
         if len(grads) != len(inputs):
             raise ValueError(f"custom op {self.name!r}: backward returned {len(grads)} gradients "

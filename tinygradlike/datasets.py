@@ -20,7 +20,11 @@ DIGITS_PATH = Path(__file__).resolve().parent / "data" / "digits.npz"
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as float32 (N, 1, H, W) scaled to [0, 1], labels as int32 (N,)."""
+    """Images as float32 (N, 1, H, W) scaled to [0, 1], labels as int32 (N,).
+
+    >>> load_digits()
+    Dataset(digits: 1438 train, 359 test, images (1, 8, 8), 10 classes)
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -30,10 +34,20 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, ...]:
+        """The shape of one image, (channels, height, width).
+
+        >>> load_digits().image_shape
+        (1, 8, 8)
+        """
         return self.x_train.shape[1:]
 
     @property
     def classes(self) -> int:
+        """The number of classes: one more than the largest label.
+
+        >>> load_digits().classes
+        10
+        """
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
     def __repr__(self) -> str:
@@ -43,7 +57,11 @@ class Dataset:
 
 def load_digits(test_fraction: float = 0.2, split_seed: int = 0) -> Dataset:
     """The UCI handwritten digits bundled with the package (1,797 8x8 images, CC BY 4.0),
-    split into train and test by a seeded shuffle: the same split on every run."""
+    split into train and test by a seeded shuffle: the same split on every run.
+
+    >>> digits = load_digits(); digits.x_train.shape, digits.y_train.dtype
+    ((1438, 1, 8, 8), dtype('int32'))
+    """
     images, labels = _read_npz_arrays(DIGITS_PATH, ("images", "labels"))
     x = _as_images(images, 16.0)
     y = labels.astype(np.int32)
@@ -58,7 +76,14 @@ def load_mnist(path: str | Path) -> Dataset:
 
     `path` is either an .npz with x_train, y_train, x_test, y_test (the layout of Keras'
     mnist.npz), or a folder with the four idx files (train-images-idx3-ubyte,
-    train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz)."""
+    train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz).
+    uint8 images are scaled by 1/255; a file that does not match is a ValueError naming it.
+
+    >>> images, labels = np.zeros((2, 28, 28), np.uint8), np.array([0, 1])
+    >>> np.savez("tiny.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    >>> load_mnist("tiny.npz")
+    Dataset(mnist (tiny.npz): 2 train, 2 test, images (1, 28, 28), 2 classes)
+    """
     path = Path(path)
     if path.is_dir():
         arrays = [read_idx(_find_idx(path, stem)) for stem in
@@ -87,7 +112,12 @@ def read_idx(path: str | Path) -> np.ndarray:
     """One array from an idx file (the format of LeCun's MNIST files), gzipped or not.
 
     Layout: two zero bytes, a type code, the number of dimensions, each dimension as a
-    big-endian uint32, then the values, big-endian."""
+    big-endian uint32, then the values, big-endian. A file that does not match its header is
+    a ValueError naming it.
+
+    >>> write_idx("labels-idx1-ubyte", np.array([3, 1], np.uint8)); read_idx("labels-idx1-ubyte")
+    array([3, 1], dtype=uint8)
+    """
     path = Path(path)
     raw = _read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
@@ -109,7 +139,12 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write an array as an idx file (the tests use it; handy to convert a data set)."""
+    """Write an array as an idx file (the tests use it; handy to convert a data set); a dtype
+    idx cannot store is a ValueError.
+
+    >>> write_idx("images-idx3-ubyte", np.zeros((2, 3, 3), np.uint8)); read_idx("images-idx3-ubyte").shape
+    (2, 3, 3)
+    """
     code = next((k for k, v in _IDX_DTYPES.items() if np.dtype(v).newbyteorder("=") == array.dtype), None)
     if code is None:
         raise ValueError(f"idx cannot store {array.dtype}; use one of uint8, int8, int16, int32, float32, float64")
@@ -156,7 +191,14 @@ def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
 
 def batches(n: int, batch_size: int, rng: np.random.Generator, drop_last: bool = True) -> Iterator[np.ndarray]:
     """Index arrays of shuffled batches. Dropping the short last batch keeps every step the same
-    shape, so the kernels compiled for the first step serve all the others."""
+    shape, so the kernels compiled for the first step serve all the others. Every index
+    appears at most once (exactly once without drop_last).
+
+    >>> [len(b) for b in batches(5, 2, np.random.default_rng(0))]
+    [2, 2]
+    >>> [len(b) for b in batches(5, 2, np.random.default_rng(0), drop_last=False)]
+    [2, 2, 1]
+    """
     order = rng.permutation(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):

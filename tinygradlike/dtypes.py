@@ -19,7 +19,11 @@ class DType:
 
     There is one object per type (dtypes.float32, ...), so equality and hashing are identity:
     C-speed in the schedule key, which holds a dtype per node. Copies and pickles come back
-    as that one object (__reduce__)."""
+    as that one object (__reduce__).
+
+    >>> dtypes.float32.itemsize, dtypes.float32.cl_type, dtypes.bool.np
+    (4, 'float', dtype('bool'))
+    """
 
     name: str
     itemsize: int
@@ -31,7 +35,11 @@ class DType:
 
     @property
     def priority(self) -> int:
-        """Rank in the promotion order bool < int32 < float32 < float64."""
+        """Rank in the promotion order bool < int32 < float32 < float64.
+
+        >>> dtypes.bool.priority < dtypes.int32.priority < dtypes.float32.priority
+        True
+        """
         return _PROMOTION_ORDER.index(self.name)
 
     def __repr__(self) -> str:
@@ -42,7 +50,12 @@ class DType:
 
 
 class dtypes:
-    """Namespace of the supported dtypes, plus conversion and promotion helpers."""
+    """Namespace of the supported dtypes, plus conversion and promotion helpers. `default` is
+    float32.
+
+    >>> dtypes.default
+    dtypes.float32
+    """
 
     bool = DType("bool", 1, np.dtype(np.bool_), "uchar", is_bool=True)
     int32 = DType("int32", 4, np.dtype(np.int32), "int", is_int=True)
@@ -52,12 +65,23 @@ class dtypes:
 
     @staticmethod
     def all() -> tuple[DType, ...]:
-        """Every supported dtype, in promotion order."""
+        """Every supported dtype, in promotion order.
+
+        >>> dtypes.all()
+        (dtypes.bool, dtypes.int32, dtypes.float32, dtypes.float64)
+        """
         return tuple(getattr(dtypes, name) for name in _PROMOTION_ORDER)
 
     @staticmethod
     def from_numpy(np_dtype: Any) -> DType:
-        """The DType for a numpy dtype; ValueError names it and the supported ones if unsupported."""
+        """The DType for a numpy dtype; ValueError names it and the supported ones if unsupported.
+
+        >>> dtypes.from_numpy(np.float32)
+        dtypes.float32
+        >>> dtypes.from_numpy(np.float16)
+        Traceback (most recent call last):
+        ValueError: unsupported dtype float16; tinygradlike supports bool, int32, float32, float64
+        """
         np_dtype = np.dtype(np_dtype)
         for dt in dtypes.all():
             if dt.np == np_dtype:
@@ -69,7 +93,11 @@ class dtypes:
         """Accepts a DType, a numpy dtype or scalar type, a name like "float32", or float/int/bool.
 
         Python `float` means float32 and `int` means int32 (the device types), not numpy's
-        64-bit defaults."""
+        64-bit defaults.
+
+        >>> dtypes.from_any(float), dtypes.from_any("int32"), dtypes.from_any(np.bool_)
+        (dtypes.float32, dtypes.int32, dtypes.bool)
+        """
         if isinstance(x, DType):
             return x
         if x is float:
@@ -92,7 +120,11 @@ class dtypes:
     @staticmethod
     def promote(a: DType, b: DType) -> DType:
         """The result type of a binary op on a and b: the higher of the two in
-        bool < int32 < float32 < float64."""
+        bool < int32 < float32 < float64.
+
+        >>> dtypes.promote(dtypes.int32, dtypes.float32)
+        dtypes.float32
+        """
         return a if a.priority >= b.priority else b
 
 

@@ -68,7 +68,14 @@ class _Recording:
 
 
 class jit:
-    """Wrap `fn` (a function of Tensors returning a Tensor, a tuple of Tensors or None)."""
+    """Wrap `fn` (a function of Tensors returning a Tensor, a tuple of Tensors or None): the
+    first call runs it, the second records its kernel launches, later calls with the same kind
+    of arguments replay them (the rules are in this module's docstring). Usable as a decorator.
+
+    >>> double = jit(lambda x: x * 2)
+    >>> [double(Tensor([1.0, 2.0])).numpy() for _ in range(3)][-1]
+    array([2., 4.], dtype=float32)
+    """
 
     def __init__(self, fn: Callable[..., Any]):
         functools.update_wrapper(self, fn)

@@ -28,11 +28,22 @@ LAYOUTS = ["contiguous", "permuted", "sliced", "expanded", "flipped"]
 
 
 def shapes(max_ndim: int = 4) -> st.SearchStrategy:
+    """Shapes from SHAPES (a small set, so few kernels compile) with at most max_ndim dimensions.
+
+    >>> from hypothesis import find
+    >>> find(shapes(max_ndim=2), lambda shape: len(shape) == 2)
+    (2, 3)
+    """
     return st.sampled_from([s for s in SHAPES if len(s) <= max_ndim])
 
 
 def broadcastable_to(shape: tuple[int, ...]) -> st.SearchStrategy:
-    """Shapes that broadcast to `shape`: a suffix of it, with some dimensions set to 1."""
+    """Shapes that broadcast to `shape`: a suffix of it, with some dimensions set to 1.
+
+    >>> from hypothesis import find
+    >>> find(broadcastable_to((2, 3)), lambda shape: 1 in shape)
+    (1,)
+    """
     @st.composite
     def draw(draw_):
         ndim = draw_(st.integers(0, len(shape)))
@@ -44,7 +55,13 @@ def broadcastable_to(shape: tuple[int, ...]) -> st.SearchStrategy:
 
 def make_layout(x: np.ndarray, layout: str, rng: np.random.Generator) -> Tensor:
     """A Tensor equal to `x`, built as the given kind of view. For "expanded", x must
-    already be constant along the dimensions reported by `expand_axes`."""
+    already be constant along its even-numbered axes (expandable makes it so); an unknown
+    layout is a ValueError.
+
+    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    >>> make_layout(x, "sliced", np.random.default_rng(0)).tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
     if layout == "contiguous" or x.ndim == 0:
         return Tensor(x)
     if layout == "permuted":
@@ -67,7 +84,13 @@ def make_layout(x: np.ndarray, layout: str, rng: np.random.Generator) -> Tensor:
 
 
 def expandable(x: np.ndarray) -> np.ndarray:
-    """Make x constant along its even-numbered axes (of size > 1), so 'expanded' can build it."""
+    """x made constant along its even-numbered axes (of size > 1), so 'expanded' can build it:
+    those axes repeat their first entry.
+
+    >>> expandable(np.array([[1, 2], [3, 4]]))
+    array([[1, 2],
+           [1, 2]])
+    """
     small = x[tuple(slice(0, 1) if s > 1 and i % 2 == 0 else slice(None) for i, s in enumerate(x.shape))]
     return np.ascontiguousarray(np.broadcast_to(small, x.shape))
 
@@ -75,7 +98,12 @@ def expandable(x: np.ndarray) -> np.ndarray:
 def random_values(rng: np.random.Generator, shape, dtype=np.float32, low: float = -3.0, high: float = 3.0,
                   away_from: tuple[float, ...] = ()) -> np.ndarray:
     """Uniform values in [low, high), nudged at least 0.05 away from the given points
-    (kinks and singularities, where a finite difference or a comparison is ill-defined)."""
+    (kinks and singularities, where a finite difference or a comparison is ill-defined).
+    Integer dtypes get integers in [low, high], bool a fair coin.
+
+    >>> x = random_values(np.random.default_rng(0), (2, 3), away_from=(0.0,)); x.shape, x.dtype
+    ((2, 3), dtype('float32'))
+    """
     if np.dtype(dtype).kind in "iu":
         return rng.integers(int(low), int(high) + 1, shape).astype(dtype)
     if np.dtype(dtype).kind == "b":
@@ -89,7 +117,12 @@ def random_values(rng: np.random.Generator, shape, dtype=np.float32, low: float 
 
 @st.composite
 def tensor_pairs(draw, shape=None, dtype=np.float32, low=-3.0, high=3.0, away_from=(), layouts=None):
-    """(Tensor, numpy array) with equal values, in a drawn layout."""
+    """(Tensor, numpy array) with equal values, in a drawn layout (layouts: any of LAYOUTS).
+
+    >>> from hypothesis import find
+    >>> t, x = find(tensor_pairs(shape=(2,)), lambda pair: True); t.shape, x.shape
+    ((2,), (2,))
+    """
     shape = draw(shapes()) if shape is None else shape
     layout = draw(st.sampled_from(layouts or LAYOUTS))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -110,6 +143,8 @@ def grad_check(fn, *inputs: np.ndarray, eps: float | None = None, rtol: float | 
     second one.
 
         grad_check(lambda x, w: (x @ w).tanh(), x_np, w_np)
+
+    >>> grad_check(lambda x: x * x, np.array([1.0, 2.0]))  # returns None: the gradient is right
     """
     from tinygradlike import runtime
     from tinygradlike.dtypes import dtypes
