@@ -73,11 +73,25 @@ class ParamGroup(dict):
             value = tuple(value)  # betas=[0.9, 0.99] must key the update graph like (0.9, 0.99)
         super().__setitem__(key, value)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # dict.update would skip __setitem__
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Set several settings at once, each as group[key] = value would (dict.update would
+        skip that, and a new "lr" would not reach the device).
+
+        >>> from tinygradlike import Tensor, optim
+        >>> opt = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5)
+        >>> opt.param_groups[0].update(lr=0.25, momentum=0.5); opt.lr
+        0.25
+        """
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
     def setdefault(self, key: str, default: Any = None) -> Any:
+        """group[key], set to `default` first if missing (as group[key] = default would set it).
+
+        >>> from tinygradlike import Tensor, optim
+        >>> optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5).param_groups[0].setdefault("initial_lr", 0.5)
+        0.5
+        """
         if key not in self:
             self[key] = default
         return self[key]
@@ -90,7 +104,18 @@ class Optimizer:
     parameter needs, as zeros) and `update` (the new parameter and state values, as lazy
     tensors). `params` are tensors, or dicts with "params" and settings (torch's parameter
     groups); index i of `params`, `state` and state_dict() counts every group's parameters
-    in order."""
+    in order.
+
+    >>> from tinygradlike import Tensor, optim
+    >>> class SignSGD(optim.Optimizer):  # p -= lr * sign(g)
+    ...     def __init__(self, params, lr=0.1):
+    ...         super().__init__(params, dict(lr=lr))
+    ...     def update(self, p, g, group, state):
+    ...         return p - group.lr_tensor * g.sign(), []
+    >>> w = Tensor([1.0, -1.0], requires_grad=True); opt = SignSGD([w], lr=0.5)
+    >>> _ = (w * 3).sum().backward(); opt.step(); w.numpy()
+    array([ 0.5, -1.5], dtype=float32)
+    """
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict[str, Any]):
         if isinstance(params, Tensor):
@@ -334,7 +359,15 @@ class Optimizer:
         save_state(flat, path)
 
     def load(self, path: str | Path) -> None:
-        """Read what save() wrote and load_state_dict() it."""
+        """Read what save() wrote and load_state_dict() it.
+
+        >>> import os, tempfile
+        >>> from tinygradlike import Tensor, optim
+        >>> path = os.path.join(tempfile.mkdtemp(), "opt.npz")
+        >>> optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.25).save(path)
+        >>> opt = optim.SGD([Tensor([1.0], requires_grad=True)], lr=0.5); opt.load(path); opt.lr
+        0.25
+        """
         from tinygradlike.state import load_state
 
         state: dict[int, dict[str, np.ndarray]] = {}
@@ -360,22 +393,49 @@ class Optimizer:
 
     # -- what a subclass defines -------------------------------------------------------------
     def check_settings(self, settings: dict[str, Any]) -> None:
-        """Raise a ValueError for settings the update rule cannot use."""
+        """Raise a ValueError for settings the update rule cannot use (when a group is made,
+        loaded, or changed before a step).
+
+        >>> from tinygradlike import Tensor, optim
+        >>> optim.SGD([Tensor([1.0], requires_grad=True)], lr=-1.0)
+        Traceback (most recent call last):
+        ValueError: a learning rate is a number >= 0, got -1.0
+        """
         lr = settings.get("lr")
         if not isinstance(lr, Real) or isinstance(lr, bool) or not lr >= 0:
             raise ValueError(f"a learning rate is a number >= 0, got {lr!r}")
 
     def new_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, np.ndarray]:
-        """The state parameter `p` needs under `group`'s settings, by name, as zeros."""
+        """The state parameter `p` needs under `group`'s settings, by name, as zeros.
+
+        >>> from tinygradlike import Tensor, optim
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> optim.SGD([w]).new_state(w, {"momentum": 0.9})
+        {'momentum_buffer': array([0., 0.], dtype=float32)}
+        """
         return {}
 
     def settings_changed(self, group: ParamGroup, state: dict[str, Tensor]) -> None:
-        """Bring a parameter's state in line with its group's new settings (before a step)."""
+        """Bring a parameter's state in line with its group's new settings (before the next
+        step). Adam restarts its bias corrections from the new betas, as torch corrects:
+
+        >>> from tinygradlike import Tensor, optim
+        >>> w = Tensor([1.0], requires_grad=True); opt = optim.Adam([w], betas=(0.5, 0.5))
+        >>> _ = w.sum().backward(); opt.step(); opt.param_groups[0]["betas"] = (0.75, 0.75)
+        >>> _ = w.sum().backward(); opt.step(); opt.state[0]["bias_corrections"].numpy()
+        array([0.4375, 0.4375, 2.    ], dtype=float32)
+        """
 
     def update(self, p: Tensor, g: Tensor, group: ParamGroup,
                state: dict[str, Tensor]) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
         """The new value of a parameter (from detached p and g) and (state tensor, new value)
-        pairs; the learning rate is group.lr_tensor, the other settings group[name]."""
+        pairs; the learning rate is group.lr_tensor, the other settings group[name].
+
+        >>> from tinygradlike import Tensor, optim
+        >>> w = Tensor([1.0], requires_grad=True); opt = optim.SGD([w], lr=0.5)
+        >>> new, state = opt.update(w, Tensor([2.0]), opt.param_groups[0], {}); new.numpy()
+        array([0.], dtype=float32)
+        """
         raise NotImplementedError
 
     # -- the update graph --------------------------------------------------------------------
