@@ -724,3 +724,30 @@ def test_second_derivative_of_sqrt_of_std_at_a_constant_row_is_zero_not_nan(valu
     ddt, = torch.autograd.grad(dt.sum(), xt)
     np.testing.assert_array_equal(d.numpy(), dt.detach().numpy())
     np.testing.assert_array_equal(dd.numpy(), ddt.numpy())
+
+
+def test_exp2_and_log2_are_exact_at_integers_as_torchs():
+    # computed as exp(x * ln 2) and log(x) / ln 2 they missed 2**13 = 8192 and log2(8192) = 13
+    # by an ulp (and most exponents from 17 to 39); now their own ops, as OpenCL C has them
+    k = np.arange(-126, 128, dtype=np.float32)
+    np.testing.assert_array_equal(Tensor(k).exp2().numpy(), torch.exp2(torch.from_numpy(k)).numpy())
+    np.testing.assert_array_equal(Tensor(np.exp2(k)).log2().numpy(), k)
+    x = Tensor(np.array([0.5, 3.0], np.float32), requires_grad=True)
+    t = torch.tensor([0.5, 3.0], dtype=torch.float64, requires_grad=True)
+    (x.exp2() * x.log2()).sum().backward()
+    (torch.exp2(t) * torch.log2(t)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("data", [[1.0, 2.0], [1.0, 1.0], [3.0]])
+@pytest.mark.parametrize("correction", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["var", "std"])
+def test_var_and_std_past_their_degrees_of_freedom_divide_by_zero_as_torch(data, correction, kind):
+    # torch divides by max(0, n - correction): inf, or nan for equal values (we gave nan always)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the degrees of freedom are <= 0
+        expected = getattr(torch.tensor(data), kind)(correction=correction).item()
+    got = getattr(Tensor(np.array(data, np.float32)), kind)(correction=correction).item()
+    np.testing.assert_equal(got, expected)

@@ -62,3 +62,50 @@ def test_datasets_state_and_grad_mode_are_reachable_from_the_package():
             "print(type(tg.state.save_state).__name__, tg.no_grad.__name__, d.classes)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["function", "no_grad", "10"]
+
+
+def test_clamp_takes_torchs_min_and_max_keywords():
+    x = np.array([-2.0, 0.5, 3.0], np.float32)
+    t = torch.from_numpy(x)
+    np.testing.assert_array_equal(Tensor(x).clamp(min=0).numpy(), t.clamp(min=0).numpy())
+    np.testing.assert_array_equal(Tensor(x).clamp(max=1).numpy(), t.clamp(max=1).numpy())
+    np.testing.assert_array_equal(Tensor(x).clip(min=-1, max=1).numpy(), t.clip(min=-1, max=1).numpy())
+    with pytest.raises(TypeError, match="twice"):
+        Tensor(x).clip(0, min=0)
+
+
+def test_leaky_relu_takes_torchs_negative_slope():
+    x = np.array([-2.0, 3.0], np.float32)
+    np.testing.assert_array_equal(Tensor(x).leaky_relu(negative_slope=0.25).numpy(),
+                                  torch.nn.functional.leaky_relu(torch.from_numpy(x), negative_slope=0.25).numpy())
+
+
+def test_comparing_with_none_says_whether_it_is_missing_as_torch():
+    assert (Tensor([1.0]) == None) is (torch.tensor([1.0]) == None) is False  # noqa: E711
+    assert (Tensor([1.0]) != None) is (torch.tensor([1.0]) != None) is True  # noqa: E711
+
+
+def test_sign_of_bools_is_the_bools_as_torch():
+    np.testing.assert_array_equal(Tensor([True, False]).sign().numpy(), torch.tensor([True, False]).sign().numpy())
+
+
+def test_cat_and_stack_take_a_list_as_torch():
+    a, b = np.ones((2, 3), np.float32), np.zeros((1, 3), np.float32)
+    np.testing.assert_array_equal(Tensor.cat([Tensor(a), Tensor(b)]).numpy(), torch.cat([torch.from_numpy(a), torch.from_numpy(b)]).numpy())
+    np.testing.assert_array_equal(Tensor.stack([Tensor(a), Tensor(a)], dim=1).numpy(),
+                                  torch.stack([torch.from_numpy(a), torch.from_numpy(a)], dim=1).numpy())
+
+
+@pytest.mark.parametrize("bad, torch_bad, message", [
+    (lambda: Tensor(1.0).cat(Tensor(2.0)), lambda: torch.cat([torch.tensor(1.0), torch.tensor(2.0)]), "0-d"),
+    (lambda: Tensor.zeros(2, 3).flatten(1, 0), lambda: torch.zeros(2, 3).flatten(1, 0), "start comes after the end"),
+    (lambda: Tensor([1.0]).expand(-1, 2), lambda: torch.tensor([1.0]).expand(-1, 2), "new leading dimensions"),
+    (lambda: Tensor([[1.0]]).repeat(2), lambda: torch.tensor([[1.0]]).repeat(2), "a count for each of the 2"),
+    (lambda: Tensor.full((2,), 2**40), lambda: torch.full((2,), 2**40, dtype=torch.int32), "does not fit in int32"),
+    (lambda: Tensor.full((2,), 3e9, "int32"), lambda: torch.full((2,), 3e9, dtype=torch.int32), "does not fit in int32"),
+])
+def test_what_torch_refuses_is_refused_with_a_message_that_says_why(bad, torch_bad, message):
+    with pytest.raises(RuntimeError):
+        torch_bad()
+    with pytest.raises(ValueError, match=message):
+        bad()

@@ -87,7 +87,7 @@ def render_const(value, dtype: DType) -> str:
 
 
 def _fn(name: str) -> str:
-    return f"native_{name}" if FAST_MATH and name in ("exp", "log", "sqrt", "sin", "cos") else name
+    return f"native_{name}" if FAST_MATH and name in ("exp", "exp2", "log", "log2", "sqrt", "sin", "cos") else name
 
 
 def _neg(a, node, _):
@@ -104,10 +104,10 @@ def _tanh(a, node, _):
     return f"(({x}!={x})?{x}:fabs({x})>{saturated}?copysign({render_const(1, node.dtype)},{x}):tanh({x}))"
 
 
-def _exp(a, node, _):
+def _exp(name: str):
     # PoCL's exp and tanh turn an argument the compiler knows to be NaN into poison (a float
     # to int conversion inside), and the kernel then drops whole branches: NaN never gets in
-    return f"(({a[0]}!={a[0]})?{a[0]}:{_fn('exp')}({a[0]}))"
+    return lambda a, node, _: f"(({a[0]}!={a[0]})?{a[0]}:{_fn(name)}({a[0]}))"
 
 
 def _call(name: str):
@@ -137,8 +137,10 @@ def _extreme(compare: str, name: str):
 # the node, the sources' dtypes) -> a C expression of the node's dtype.
 RENDER = {
     Op.NEG: _neg,
-    Op.EXP: _exp,
+    Op.EXP: _exp("exp"),
+    Op.EXP2: _exp("exp2"),
     Op.LOG: _call("log"),
+    Op.LOG2: _call("log2"),
     Op.LOG1P: _call("log1p"),
     Op.SQRT: _call("sqrt"),
     Op.SIN: _call("sin"),

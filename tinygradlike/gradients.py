@@ -155,6 +155,8 @@ RULES: dict[Op, Callable] = {
     Op.NEG: lambda node, out, g: [-g],
     Op.EXP: lambda node, out, g: [g * out],
     Op.LOG: lambda node, out, g: [g / _src(node)],
+    Op.EXP2: lambda node, out, g: [g * out * math.log(2)],
+    Op.LOG2: lambda node, out, g: [g / (_src(node) * math.log(2))],
     Op.LOG1P: lambda node, out, g: [g / (_src(node) + 1)],
     Op.SQRT: lambda node, out, g: [g / (out * 2)],
     Op.SIN: lambda node, out, g: [g * _src(node).cos()],

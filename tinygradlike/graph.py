@@ -34,6 +34,8 @@ class Op(Enum):
     NEG = ("neg", "unary")
     EXP = ("exp", "unary")
     LOG = ("log", "unary")
+    EXP2 = ("exp2", "unary")         # its own op: exp(x * ln 2) misses 2**13 = 8192 by an ulp
+    LOG2 = ("log2", "unary")         # its own op: log(x) / ln 2 misses log2(8192) = 13 by an ulp
     LOG1P = ("log1p", "unary")       # its own op: log(1 + x) loses every digit of x below 1e-8
     SQRT = ("sqrt", "unary")
     SIN = ("sin", "unary")

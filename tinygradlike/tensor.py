@@ -409,7 +409,7 @@ class Tensor:
             dtype = dtypes.bool if isinstance(fill_value, bool) else (
                 dtypes.int32 if isinstance(fill_value, int) else dtypes.float32)
         dt = dtypes.from_any(dtype)
-        out = _filled(shape, fill_value, dt)
+        out = _filled(shape, _check_scalar(fill_value, dt), dt)  # 2**40 as int32 is refused, as torch
         if requires_grad:
             out = out.contiguous()
             out.realize()
@@ -743,7 +743,7 @@ class Tensor:
         >>> Tensor([0.0, 3.0]).exp2().numpy().round(4)
         array([1., 8.], dtype=float32)
         """
-        return (self._float() * math.log(2)).exp()
+        return self._float()._op(Op.EXP2)
 
     def log2(self) -> Tensor:
         """The base-2 logarithm elementwise, in float32 for bool and int32 inputs.
@@ -751,7 +751,7 @@ class Tensor:
         >>> Tensor([1.0, 8.0]).log2().numpy().round(4)
         array([0., 3.], dtype=float32)
         """
-        return self.log() * (1 / math.log(2))
+        return self._float()._op(Op.LOG2)
 
     def sqrt(self) -> Tensor:
         """The square root elementwise (nan below 0); bool and int32 inputs give float32.
@@ -826,12 +826,15 @@ class Tensor:
         # `x <= 0` (not `x > 0`) keeps NaN: relu(nan) is nan
         return (self <= 0).where(0, self)
 
-    def leaky_relu(self, neg_slope: float = 0.01) -> Tensor:
-        """x where x > 0, else x * neg_slope, elementwise (torch's slope at 0).
+    def leaky_relu(self, neg_slope: float = 0.01, *, negative_slope: float | None = None) -> Tensor:
+        """x where x > 0, else x * neg_slope, elementwise (torch's slope at 0); torch's name
+        for the slope, negative_slope=, is taken too.
 
         >>> Tensor([1.0, -2.0]).leaky_relu(0.5).numpy()
         array([ 1., -1.], dtype=float32)
         """
+        if negative_slope is not None:
+            neg_slope = negative_slope
         return (self > 0).where(self, self * neg_slope)  # slope at 0, as torch; NaN stays NaN
 
     def erf(self) -> Tensor:
@@ -900,6 +903,8 @@ class Tensor:
         >>> Tensor([1.0, -2.0, 0.0]).sign().numpy()
         array([ 1., -1.,  0.], dtype=float32)
         """
+        if self.dtype == dtypes.bool:
+            return Tensor(self.node)  # True is 1 and False 0 already: torch returns them as they are
         return (self > 0).cast(self.dtype) - (self < 0).cast(self.dtype)
 
     def reciprocal(self) -> Tensor:
@@ -918,14 +923,22 @@ class Tensor:
         """
         return self * self
 
-    def clip(self, min_: Scalar | Tensor | None = None, max_: Scalar | Tensor | None = None) -> Tensor:
-        """Limit to [min_, max_] (either may be None). As in torch: NaN stays NaN; the gradient
-        reaches x where min_ <= x <= max_, bounds included (not at NaN), and a tensor bound where
-        it is the value taken; with min_ > max_ every element is max_. `clamp` is the same.
+    def clip(self, min_: Scalar | Tensor | None = None, max_: Scalar | Tensor | None = None, *,
+             min: Scalar | Tensor | None = None, max: Scalar | Tensor | None = None) -> Tensor:  # noqa: A002
+        """Limit to [min_, max_] (either may be None; torch's keywords min= and max= work too). As
+        in torch: NaN stays NaN; the gradient reaches x where min_ <= x <= max_, bounds included
+        (not at NaN), and a tensor bound where it is the value taken; with min_ > max_ every
+        element is max_. `clamp` is the same.
 
         >>> Tensor([1.0, -2.0]).clip(-1.0, 0.5).numpy()
         array([ 0.5, -1. ], dtype=float32)
+        >>> Tensor([1.0, -2.0]).clamp(min=0).numpy()
+        array([1., 0.], dtype=float32)
         """
+        if (min is not None and min_ is not None) or (max is not None and max_ is not None):
+            raise TypeError("clip got a bound twice (min_ and min=, or max_ and max=); give each once")
+        min_ = min_ if min is None else min
+        max_ = max_ if max is None else max
         if min_ is None and max_ is None:
             return self
         held = self.detach()  # the clipped value; x itself is only seen inside the bounds
@@ -1151,6 +1164,8 @@ class Tensor:
         >>> (Tensor([1.0, 2.0]) == 2).numpy()
         array([False,  True])
         """
+        if other is None:
+            return False  # `x == None` asks whether x is missing, as in torch
         return self._binary(Op.CMPEQ, other)
 
     def __ne__(self, other) -> Tensor:  # type: ignore[override]
@@ -1159,6 +1174,8 @@ class Tensor:
         >>> (Tensor([1.0, 2.0]) != 2).numpy()
         array([ True, False])
         """
+        if other is None:
+            return True
         return self._binary(Op.CMPEQ, other)._op(Op.NEG)
 
     lt, gt, le, ge, eq, ne = __lt__, __gt__, __le__, __ge__, __eq__, __ne__
@@ -1288,7 +1305,8 @@ class Tensor:
         x = self._float()
         scale = x._row_scale(axis)
         centered = _centered(x / scale, axis)  # scaled first: the sum of two 3e38s is inf
-        m = centered.square().sum(axis, keepdim=True) * (1.0 / (count - correction) if count > correction else math.nan)
+        # torch divides by max(0, n - correction): inf past it, nan for a row of equal values
+        m = centered.square().sum(axis, keepdim=True) * (1.0 / (count - correction) if count > correction else math.inf)
         return scale, m
 
     def _row_scale(self, axis) -> Tensor:
@@ -1309,8 +1327,8 @@ class Tensor:
     @replayable
     def var(self, axis=None, keepdim: bool = False, correction: int = 1) -> Tensor:
         """The variance over `axis` (int, tuple or None for all; `dim=` alike): the sum of squared
-        deviations divided by n - correction (1, unbiased, as torch's default), nan when n <=
-        correction. Computed scaled, so values near float32's limits neither overflow nor underflow.
+        deviations divided by n - correction (1, unbiased, as torch's default); when n <=
+        correction, by 0 as torch (inf, or nan for equal values). Computed scaled, so values near float32's limits neither overflow nor underflow.
 
         >>> Tensor([0.0, 2.0, 4.0]).var().item()
         4.0
@@ -1504,6 +1522,9 @@ class Tensor:
         shape = _shape_args(shape) if not (len(shape) == 1 and isinstance(shape[0], (tuple, list))) else tuple(shape[0])
         if len(shape) < self.ndim:
             raise ValueError(f"cannot expand {self.shape} to {shape}: fewer dimensions")
+        if -1 in shape[:len(shape) - self.ndim]:
+            raise ValueError(f"cannot expand {self.shape} to {shape}: -1 keeps an existing size, and the "
+                             f"new leading dimensions have none; give their sizes")
         src = self.reshape((1,) * (len(shape) - self.ndim) + self.shape) if len(shape) > self.ndim else self
         shape = tuple(s if n == -1 else n for s, n in zip(src.shape, shape))
         for s, n in zip(src.shape, shape):
@@ -1544,6 +1565,9 @@ class Tensor:
         if self.ndim == 0:
             return self.reshape((1,))
         start, end = _normalize_axis(start_dim, self.ndim, "dim"), _normalize_axis(end_dim, self.ndim, "dim")
+        if start > end:
+            raise ValueError(f"flatten(start_dim={start_dim}, end_dim={end_dim}) on shape {self.shape}: the start "
+                             f"comes after the end")
         return self.reshape(self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:])
 
     def pad(self, padding: Sequence, value: Scalar = 0) -> Tensor:
@@ -1659,8 +1683,20 @@ class Tensor:
 
         >>> Tensor([1.0]).cat(Tensor([2.0, 3.0])).numpy()
         array([1., 2., 3.], dtype=float32)
+        >>> Tensor.cat([Tensor([1.0]), Tensor([2.0])]).numpy()  # torch.cat's list
+        array([1., 2.], dtype=float32)
         """
+        if isinstance(self, (list, tuple)) and not others:  # Tensor.cat([a, b]), as torch.cat takes them
+            if not self:
+                raise ValueError("cat needs at least one tensor")
+            self, others = self[0], tuple(self[1:])
         tensors = [self, *others]
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"cat joins Tensors; argument {i} is a {type(t).__name__}")
+            if t.ndim == 0:
+                raise ValueError(f"cat joins along an existing dimension, and tensor {i} is 0-d; "
+                                 f"use Tensor.stack, or reshape it to (1,)")
         dim = _normalize_axis(dim, self.ndim, "dim")
         for t in tensors:
             if t.ndim != self.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, self.shape)) if i != dim):
@@ -1686,8 +1722,14 @@ class Tensor:
         array([[1., 2.],
                [3., 4.]], dtype=float32)
         """
+        if isinstance(self, (list, tuple)) and not others:  # Tensor.stack([a, b]), as torch.stack takes them
+            if not self:
+                raise ValueError("stack needs at least one tensor")
+            self, others = self[0], tuple(self[1:])
         tensors = [self, *others]
-        for t in tensors:
+        for i, t in enumerate(tensors):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"stack joins Tensors; argument {i} is a {type(t).__name__}")
             if t.shape != self.shape:
                 raise ValueError(f"stack needs equal shapes, got {', '.join(str(x.shape) for x in tensors)}")
         dim = _normalize_axis(dim, self.ndim + 1, "dim")
@@ -1701,6 +1743,9 @@ class Tensor:
         array([1., 2., 1., 2.], dtype=float32)
         """
         repeats = _new_shape(repeats)
+        if len(repeats) < self.ndim:
+            raise ValueError(f"repeat needs a count for each of the {self.ndim} dimensions of {self.shape} "
+                             f"(more add dimensions), got {repeats}")
         base = self.reshape((1,) * (len(repeats) - self.ndim) + self.shape)
         expanded = base.reshape(tuple(x for s in base.shape for x in (1, s)))
         expanded = expanded.expand(tuple(x for r, s in zip(repeats, base.shape) for x in (r, s)))
@@ -1799,7 +1844,7 @@ class _Moment:
         # after the mean rounds: a constant row of -1.74 centres to 1.2e-7 everywhere, and
         # only this term brings its gradient back to 0, as torch's
         centered = _centered(_centered(x / scale, axis), axis)
-        per = 1.0 / (n - c) if n > c else math.nan
+        per = 1.0 / (n - c) if n > c else math.inf  # as the forward: 1 / max(0, n - c)
         if self.kind == "var":
             return [g * (2 * per) * centered * scale]
         std = x.std(axis, keepdim=True, correction=c)
