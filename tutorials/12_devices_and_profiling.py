@@ -42,9 +42,13 @@ assert any(d["default"] for d in runtime.list_devices())
 # ## Where does the time go? `profile()`
 #
 # Inside `with profile() as report:` every kernel is timed on the device (its own start and end,
-# so launch overhead is not counted), and `report` totals them per kernel, slowest first, with
-# GFLOPS and GB/s. Kernel names say their kind and shape: `matmul_...` for a matmul (its M x N x K),
-# `R_...` for a reduction, `E_...` for an elementwise kernel.
+# so launch overhead is not counted), and `report` totals them per kernel and per line of your
+# code, slowest first, with GFLOPS and GB/s and a total row. Each row names the ops fused into
+# the kernel (`matmul+add+...`) and the line that made its result (`12_devices_and_profiling.py:58`);
+# its last column is the kernel's own name, which says its kind and shape: `matmul_...` for a
+# matmul (its M x N x K), `R_...` for a reduction, `E_...` for an elementwise kernel; `TGL_DEBUG=4`
+# prints each kernel's source under that name. `report.save("trace.json")` writes the launches as
+# a Chrome trace: open it in https://ui.perfetto.dev to see them on a time line.
 
 # %%
 Tensor.manual_seed(0)
