@@ -91,3 +91,86 @@ def test_assign_writes_in_place_and_checks_shapes():
         t.assign(Tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="memory"):
         (t * 2).assign(t)
+
+
+# ------------------------------------------- a first call whose result is never read (a lazy one)
+# (x @ w).relu().sum() over 1024 x 32 elements: the sum is split over several work-groups, a
+# reduction that needs scratch memory (partials and counters) made at its kernel's first launch.
+W_WIDE = rng.standard_normal((64, 32)).astype(np.float32)
+WIDE_BATCHES = [rng.standard_normal((1024, 64)).astype(np.float32) for _ in range(4)]
+
+
+def uses_scratch(t: Tensor) -> bool:
+    """Whether realizing t launches a kernel with scratch memory (rendered, not compiled)."""
+    from tinygradlike import runtime
+    from tinygradlike.codegen import render_group
+    from tinygradlike.realize import plan
+
+    groups, is_load = plan([t.node])
+    return any(render_group(g, is_load, runtime.get_device()).scratch for g in groups)
+
+
+def relu_sum_step():
+    w = Tensor(W_WIDE)
+
+    def step(x: Tensor) -> Tensor:
+        return (x @ w).relu().sum()
+
+    assert uses_scratch(step(Tensor(WIDE_BATCHES[0])))  # else the tests below test no scratch
+    return step
+
+
+def test_a_reduction_with_scratch_replays_when_the_first_result_is_never_read():
+    f = jit(relu_sum_step())
+    f(Tensor(WIDE_BATCHES[0]))  # not read: it stays lazy unless jit computes it
+    for x in WIDE_BATCHES[1:]:  # recording, then replays, each with new values
+        np.testing.assert_allclose(f(Tensor(x)).numpy(), np.maximum(x @ W_WIDE, 0).sum(), rtol=1e-4)
+    assert len(f.recordings) == 1
+
+
+def test_a_reduction_with_scratch_replays_when_every_result_is_read():
+    f = jit(relu_sum_step())
+    for x in WIDE_BATCHES:
+        np.testing.assert_allclose(f(Tensor(x)).numpy(), np.maximum(x @ W_WIDE, 0).sum(), rtol=1e-4)
+    assert len(f.recordings) == 1
+
+
+def test_a_matmul_replays_new_values_when_the_first_result_is_never_read():
+    w = Tensor(W_WIDE)
+    f = jit(lambda x: x @ w)
+    f(Tensor(WIDE_BATCHES[0]))
+    for x in WIDE_BATCHES[1:]:
+        np.testing.assert_allclose(f(Tensor(x)).numpy(), x @ W_WIDE, rtol=1e-4, atol=1e-4)
+    assert len(f.recordings) == 1
+
+
+def test_the_first_call_computes_its_result_even_when_it_is_never_read():
+    f = jit(lambda x: (x * 3).sum())
+    out = f(Tensor(BATCHES[0]))
+    assert not out.lazy  # so the recording call meets only kernels this call launched
+    np.testing.assert_allclose(out.numpy(), (BATCHES[0] * 3).sum(), rtol=1e-5)
+
+
+def test_a_reduction_first_launched_while_recording_needs_no_host_data():
+    from tinygradlike import runtime
+
+    x_np = rng.standard_normal(37_001).astype(np.float32)  # a length no other test reduces
+    total = Tensor(x_np).sum()
+    assert uses_scratch(total)
+    with runtime.capture() as commands:
+        total.realize()  # compiles, launches, and makes its scratch memory: no upload
+    assert len(commands) == 1
+    np.testing.assert_allclose(total.numpy(), x_np.astype(np.float64).sum(), rtol=1e-4)
+
+
+def test_zeroed_device_memory_may_be_made_while_recording_and_is_zero_in_reused_memory():
+    from tinygradlike import runtime
+
+    dirty = runtime.Buffer.from_numpy(np.full(777, 5, np.int32))
+    del dirty  # its memory goes to the pool, where the next Buffer of its size takes it
+    hits = runtime.pool_stats()["hits"]
+    with runtime.capture() as commands:
+        zeros = runtime.Buffer.zeros(777 * 4)
+    assert runtime.pool_stats()["hits"] == hits + 1
+    assert commands == []  # made once, not replayed
+    np.testing.assert_array_equal(zeros.to_numpy(np.int32, (777,)), np.zeros(777, np.int32))

@@ -11,10 +11,11 @@ on, replays them directly, with only the input buffers swapped:
         opt.zero_grad(); loss.backward(); opt.step(loss)   # step realizes loss too
         return loss
 
-The first call runs normally (it compiles); the second runs normally while recording; later
-calls with the same kind of arguments replay. Each kind gets its own recording: the inputs'
-shapes, dtypes and devices, which inputs are the same tensor, the default device, and the
-values of the non-Tensor arguments (the last, smaller batch of an epoch records its own).
+The first call runs normally and computes what it returns, read or not (it compiles); the
+second runs normally while recording; later calls with the same kind of arguments replay.
+Each kind gets its own recording: the inputs' shapes, dtypes and devices, which inputs are the
+same tensor, the default device, and the values of the non-Tensor arguments (the last,
+smaller batch of an epoch records its own).
 
 The rules, as in tinygrad's TinyJit:
 - inputs are the Tensor arguments. A lazy or view input is first computed into memory of its
@@ -94,7 +95,7 @@ class jit:
             return _replay(recording, tensors, args)
         if key not in self.seen:  # first call: compile everything, record nothing
             self.seen.add(key)
-            return self.fn(*args)
+            return _run_and_realize(self.fn, args)
         self.recordings.pop(key, None)
         return self._record(key, args, call_args, tensors)
 
@@ -110,6 +111,17 @@ class jit:
                                           _tensors_read(commands, inputs), returned)
         outputs = [args[d[1]] if d[0] == "input" else out for d, out in zip(descriptions, outputs)]
         return _unflatten(outputs, structure)
+
+
+def _run_and_realize(fn: Callable[..., Any], args: tuple) -> Any:
+    """fn(*args) with what it returns computed, as a recording and a replay return it. So the
+    first call builds every kernel the recording will launch, and what a kernel's first launch
+    makes (a reduction's scratch memory) is made before the capture, not inside it."""
+    result = fn(*args)
+    outputs, _ = _flatten(result)
+    if outputs:
+        Tensor.realize(*outputs)
+    return result
 
 
 def _with_memory(t: Tensor) -> Tensor:

@@ -25,7 +25,8 @@ from tinygradlike.graph import Node
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
 
 _NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
-# scratch memory of multi-group reductions, kept per kernel: their counters must start at zero
+# scratch memory of multi-group reductions, kept per kernel and device: their counters must
+# start at zero, and each launch leaves them at zero for the next (kernels/reduce.cl)
 _scratch: dict[tuple[str, str], tuple[runtime.Buffer, ...]] = {}
 
 
@@ -134,7 +135,7 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
         if r is not None:
             kernel = next(built)
             _check_one_device(r.inputs, device)
-            scratch = _scratch_buffers(r)
+            scratch = _scratch_buffers(r, device)
             line = sites.line_of(group.root) if sites.recording else None
             kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch, *r.scalars,
                    flops=r.flops, nbytes=r.nbytes, origin=runtime.KernelOrigin(r.ops, line))
@@ -190,16 +191,16 @@ def _check_one_device(inputs, device) -> None:
                              f"copy the tensor over with Tensor(t.numpy())")
 
 
-def _scratch_buffers(rendered: RenderedKernel) -> tuple[runtime.Buffer, ...]:
+def _scratch_buffers(rendered: RenderedKernel, device) -> tuple[runtime.Buffer, ...]:
+    """The kernel's scratch memory on `device`, made at its first launch and zeroed on the
+    device (the counters must start at zero): no host data, so a jit recording that meets the
+    kernel first (its first call's results were never computed) may make it."""
     if not rendered.scratch:
         return ()
-    key = (rendered.source, runtime.get_device().index)  # the memory is per device, not per model
+    key = (rendered.source, device.index)  # the memory is per device, not per model
     if key not in _scratch:
-        buffers = []
-        for ctype, count in rendered.scratch:
-            zeros = np.zeros(max(count, 1), dtype=_NP_TYPES[ctype])
-            buffers.append(runtime.Buffer.from_numpy(zeros))
-        _scratch[key] = tuple(buffers)
+        _scratch[key] = tuple(runtime.Buffer.zeros(max(count, 1) * np.dtype(_NP_TYPES[ctype]).itemsize, device)
+                              for ctype, count in rendered.scratch)
     return _scratch[key]
 
 

@@ -374,6 +374,15 @@ class Buffer:
         arr = np.ascontiguousarray(arr)
         return cls(arr.nbytes, device, _host=arr)
 
+    @classmethod
+    def zeros(cls, nbytes: int, device: Device | None = None) -> Buffer:
+        """A new Buffer of nbytes zero bytes, filled on the device without waiting. No host data
+        is involved, so it may be made while a jit records: like any new memory it is made once,
+        not replayed."""
+        buffer = cls(nbytes, device)
+        cl.enqueue_fill_buffer(buffer.device.queue, buffer.cl, np.uint8(0), 0, buffer._size)
+        return buffer
+
     def copyin(self, arr: np.ndarray) -> None:
         """Enqueue an upload of arr's bytes (C order) without waiting. The bytes are copied on
         the host first, so the caller may change arr right away."""
