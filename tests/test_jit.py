@@ -174,3 +174,17 @@ def test_zeroed_device_memory_may_be_made_while_recording_and_is_zero_in_reused_
     assert runtime.pool_stats()["hits"] == hits + 1
     assert commands == []  # made once, not replayed
     np.testing.assert_array_equal(zeros.to_numpy(np.int32, (777,)), np.zeros(777, np.int32))
+
+
+def test_argmax_inside_a_jitted_step_uploads_nothing_on_replay():
+    # argmax used to upload its countdown (n..1) on every call: a recording refused it
+    from tinygradlike import jit as jit_decorator
+
+    @jit_decorator
+    def predict(x):
+        return x.argmax(1)
+
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        data = rng.standard_normal((6, 5)).astype(np.float32)
+        np.testing.assert_array_equal(predict(Tensor(data)).numpy(), data.argmax(1))

@@ -1401,7 +1401,7 @@ class Tensor:
         n = self.shape[axis]
         shape = [1] * self.ndim
         shape[axis] = n
-        countdown = Tensor(np.arange(n, 0, -1, dtype=np.int32).reshape(shape))
+        countdown = _countdown(n).reshape(shape)
         hit = self == extreme(self, axis, keepdim=True)
         if self.dtype.is_float:
             hit = hit + (self != self)  # the extreme is NaN exactly when there is a NaN
@@ -1945,6 +1945,22 @@ class _LogSumExp:
 # shape -> the tracker that broadcasts a 0-d constant to it; a training step asks for the same
 # few shapes every time, and building a tracker costs more than the rest of a constant
 _BROADCAST: dict[tuple[int, ...], ShapeTracker] = {}
+
+
+_COUNTDOWNS: dict[tuple[int, int], Tensor] = {}
+
+
+def _countdown(n: int) -> Tensor:
+    """n, n-1, ..., 1 (int32) on the device, uploaded once per length and device: argmax inside a
+    jit step must upload nothing (a recording refuses host data)."""
+    from tinygradlike.runtime import get_device
+
+    key = (n, id(get_device()))
+    if key not in _COUNTDOWNS:
+        if len(_COUNTDOWNS) > 256:
+            _COUNTDOWNS.clear()
+        _COUNTDOWNS[key] = Tensor(np.arange(n, 0, -1, dtype=np.int32))
+    return _COUNTDOWNS[key]
 
 
 def _filled(shape: tuple[int, ...], value: Scalar, dtype: DType) -> Tensor:
