@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinygradlike import Tensor, jit, profile, runtime, sites
+from tinygradlike.preprocess import compiled_source
 
 
 def test_to_dot_draws_every_node_with_op_and_shape():
@@ -122,28 +123,28 @@ def test_a_long_kernel_is_named_by_its_first_ops_a_count_and_its_last():
 
 def test_compiled_source_keeps_the_branch_a_D_option_selects():
     source = "a\n#ifdef FAST\nfast\n#else\nslow\n#endif\nb"
-    assert runtime.compiled_source(source, ("-DFAST",)) == "a\nfast\nb"
-    assert runtime.compiled_source(source, ()) == "a\nslow\nb"
-    assert runtime.compiled_source(source.replace("#ifdef", "#ifndef"), ("-D", "FAST=2")) == "a\nslow\nb"
+    assert compiled_source(source, ("-DFAST",)) == "a\nfast\nb"
+    assert compiled_source(source, ()) == "a\nslow\nb"
+    assert compiled_source(source.replace("#ifdef", "#ifndef"), ("-D", "FAST=2")) == "a\nslow\nb"
 
 
 def test_compiled_source_evaluates_if_and_elif_with_the_sources_own_defines():
     source = "\n".join(["#define K_BLOCKS 3", "#define WIDE (K_BLOCKS * 2)",
                         "#if defined(MISSING) || WIDE < 6", "one", "#elif K_BLOCKS > 1 && !defined MISSING", "two",
                         "#elif 1", "three", "#else", "four", "#endif  // a comment", "end"])
-    assert runtime.compiled_source(source) == "#define K_BLOCKS 3\n#define WIDE (K_BLOCKS * 2)\ntwo\nend"
+    assert compiled_source(source) == "#define K_BLOCKS 3\n#define WIDE (K_BLOCKS * 2)\ntwo\nend"
 
 
 def test_compiled_source_drops_nested_blocks_and_defines_of_a_branch_not_taken():
     source = "\n".join(["#if 0", "#define X 1", "#if 1", "inner", "#endif", "#endif",
                         "#ifdef X", "x defined", "#endif", "#if -7 / 2 == -3 && -7 % 2 == -1 && (1 << 4) == 16", "c", "#endif"])
-    assert runtime.compiled_source(source) == "c"  # C division truncates toward zero
+    assert compiled_source(source) == "c"  # C division truncates toward zero
 
 
 def test_compiled_source_leaves_a_condition_it_cannot_read_as_it_is():
     source = "#define F(x) x\n#if F(1)\nf\n#endif\n"
-    assert runtime.compiled_source(source) == source
-    assert runtime.compiled_source("#if A ? 1 : 0\n#endif") == "#if A ? 1 : 0\n#endif"
+    assert compiled_source(source) == source
+    assert compiled_source("#if A ? 1 : 0\n#endif") == "#if A ? 1 : 0\n#endif"
 
 
 def _matmul_source(M: int, N: int, K: int):
@@ -155,7 +156,7 @@ def _matmul_source(M: int, N: int, K: int):
 
 def test_the_printed_matmul_source_holds_one_kernel_and_no_conditionals():
     r = _matmul_source(9, 10, 300)  # K past one K slice on the CPU: the K_BLOCKS > 1 branches are taken
-    printed = runtime.compiled_source(r.source, r.options)
+    printed = compiled_source(r.source, r.options)
     assert r.source.count(f"void {r.name}(") == 3 and printed.count(f"void {r.name}(") == 1
     directives = [line.split()[0] for line in printed.splitlines() if line.lstrip().startswith("#")]
     assert not {"#if", "#ifdef", "#ifndef", "#elif", "#else", "#endif"} & set(directives)
@@ -168,7 +169,7 @@ def test_the_printed_matmul_source_compiles_to_the_same_kernel():
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((M, K)).astype(np.float32), rng.standard_normal((K, N)).astype(np.float32)
     results = []
-    for source in (r.source, runtime.compiled_source(r.source, r.options)):
+    for source in (r.source, compiled_source(r.source, r.options)):
         kernel = runtime.compile_kernel(source, r.name, r.options)
         out = runtime.Buffer(M * N * 4)
         kernel(r.global_size, r.local_size, out, runtime.Buffer.from_numpy(a), runtime.Buffer.from_numpy(b))

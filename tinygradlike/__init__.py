@@ -15,7 +15,7 @@ _LAZY = {
     "dtypes": ("tinygradlike.dtypes", "dtypes"),
     "stats": ("tinygradlike.runtime", "stats"),
     "reset_stats": ("tinygradlike.runtime", "reset_stats"),
-    "profile": ("tinygradlike.runtime", "profile"),
+    "profile": ("tinygradlike.profiling", "profile"),
     "jit": ("tinygradlike.jit", "jit"),
     "CustomOp": ("tinygradlike.custom", "CustomOp"),
     "no_grad": ("tinygradlike.grad_mode", "no_grad"),

@@ -22,6 +22,7 @@ import numpy as np
 from tinygradlike import codegen, runtime, schedule, scheduler, sites
 from tinygradlike.codegen import RenderedKernel, render_group
 from tinygradlike.graph import Node
+from tinygradlike.profiling import KernelOrigin
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
 
 _NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
@@ -46,16 +47,16 @@ class Launch:
     ops: str  # the ops fused into the kernel, "matmul+add+where": a profile names it so
 
     @cached_property
-    def origin(self) -> runtime.KernelOrigin:
+    def origin(self) -> KernelOrigin:
         """What made the launch, without the user's line (origin_in gives that)."""
-        return runtime.KernelOrigin(self.ops)
+        return KernelOrigin(self.ops)
 
-    def origin_in(self, nodes: list[Node]) -> runtime.KernelOrigin:
+    def origin_in(self, nodes: list[Node]) -> KernelOrigin:
         """What made the launch in the graph walk `nodes`, with the user's line that made its
         first result when lines are being noted (sites.recording)."""
         if not sites.recording or not self.roots:
             return self.origin
-        return runtime.KernelOrigin(self.ops, sites.line_of(nodes[self.roots[0][0]]))
+        return KernelOrigin(self.ops, sites.line_of(nodes[self.roots[0][0]]))
 
     @cached_property
     def tail(self) -> list:
@@ -138,7 +139,7 @@ def _build(outputs: list[Node], nodes: list[Node], device) -> tuple[Launch, ...]
             scratch = _scratch_buffers(r, device)
             line = sites.line_of(group.root) if sites.recording else None
             kernel(r.global_size, r.local_size, *outs, *(node.buffer for node in r.inputs), *scratch, *r.scalars,
-                   flops=r.flops, nbytes=r.nbytes, origin=runtime.KernelOrigin(r.ops, line))
+                   flops=r.flops, nbytes=r.nbytes, origin=KernelOrigin(r.ops, line))
         for root, out in zip(group.roots, outs):
             root.buffer = out
         launches.append(Launch(

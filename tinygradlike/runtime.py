@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -39,15 +37,18 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 import pyopencl as cl
 
+if TYPE_CHECKING:  # profiling imports runtime: the origin type is only named here
+    from tinygradlike.profiling import KernelOrigin
+
 from tinygradlike import sites
 from tinygradlike.devices import INSTALL_HELP, choose_device, device_environment, enumerate_devices, summarize
+from tinygradlike.preprocess import compiled_source
 
 CACHE_FORMAT = "tgl-program-cache-v2"  # bump to invalidate every binary on disk
 # Every cache file is MAGIC, then the sha256 of what it was built from (CACHE_FORMAT, device,
@@ -492,139 +493,10 @@ def format_bytes(n: int) -> str:
     return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({n} bytes)"
 
 
-# --- profiling: which kernels are slow -------------------------------------------------------
+# --- profiling (tinygradlike.profiling): while a profile() is open, every launch is added here
+# as (kernel name, event, flops, bytes, origin, global size, local size)
 
 _profile: list | None = None
-
-
-@dataclass(frozen=True)
-class KernelOrigin:
-    """What made a launch, for profiles and TGL_DEBUG lines: the ops fused into its kernel
-    ("matmul+add+where") and the user's line that made its result ("train.py:42"; None when
-    unknown: made while nobody was looking, see tinygradlike.sites)."""
-
-    ops: str
-    line: str | None = None
-
-
-class ProfileRow(NamedTuple):
-    """One row of a profile: a kernel launched from one line. The first five fields are the
-    table's totals; `name` is what the table calls it."""
-
-    kernel: str  # the kernel's own name (matmul_cpu_..., E_..., R_...): TGL_DEBUG lines and sources use it
-    launches: int
-    seconds: float
-    gflops: float
-    gbps: float
-    ops: str = ""
-    line: str | None = None
-    flops: int = 0
-    nbytes: int = 0
-
-    @property
-    def name(self) -> str:
-        """The ops and the user's line: 'matmul+add+where  train.py:42'."""
-        return f"{self.ops}  {self.line or '(line unknown)'}"
-
-
-class ProfileReport:
-    """What a profile() block launched. rows: per kernel and user's line, (kernel, launches,
-    total seconds, GFLOPS, GB/s, ops, line, flops, bytes), slowest first; total: their sum as
-    one row; launches: every launch in order (for save); str() is a table with a total row."""
-
-    def __init__(self, device_name: str = "") -> None:
-        self.device_name = device_name
-        self.rows: list[ProfileRow] = []
-        # (kernel, ops, line, start ns, end ns, global size, local size, flops, bytes) per launch
-        self.launches: list[tuple] = []
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(row.seconds for row in self.rows)
-
-    @property
-    def total(self) -> ProfileRow:
-        """Every row added up (GFLOPS and GB/s over the total time)."""
-        ns = max(self.total_seconds * 1e9, 1)
-        flops, nbytes = sum(row.flops for row in self.rows), sum(row.nbytes for row in self.rows)
-        return ProfileRow("", sum(row.launches for row in self.rows), self.total_seconds, flops / ns, nbytes / ns,
-                          "total", None, flops, nbytes)
-
-    def __str__(self) -> str:
-        width = max([32, *(len(row.name) for row in self.rows)])
-        lines = [f"{'ops  line':<{width}s} {'launches':>8s} {'total ms':>10s} {'share':>6s} {'GFLOPS':>8s} "
-                 f"{'GB/s':>8s}  kernel"]
-        total = self.total_seconds or 1.0
-        for row in self.rows:
-            lines.append(f"{row.name:<{width}s} {row.launches:8d} {row.seconds * 1e3:10.3f} {row.seconds / total:6.1%} "
-                         f"{row.gflops:8.2f} {row.gbps:8.2f}  {row.kernel}")
-        t = self.total
-        lines.append(f"{'total':<{width}s} {t.launches:8d} {t.seconds * 1e3:10.3f} {t.seconds / total:6.1%} "
-                     f"{t.gflops:8.2f} {t.gbps:8.2f}")
-        return "\n".join(lines)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the launches as a Chrome trace (JSON {"traceEvents": [...]}) that Perfetto
-        (ui.perfetto.dev) and chrome://tracing open: one complete event ("ph": "X") per launch,
-        named by its ops, at the device's start time and duration in microseconds (from the
-        first launch), with the kernel's name, the user's line, global and local size, flops
-        and bytes in its args."""
-        first = min((launch[3] for launch in self.launches), default=0)
-        events: list[dict] = [{"name": "process_name", "ph": "M", "pid": 0, "tid": 0,
-                               "args": {"name": f"tinygradlike on {self.device_name}"}}]
-        for kernel, ops, line, start, end, global_size, local_size, flops, nbytes in self.launches:
-            events.append({"name": ops, "cat": "kernel", "ph": "X", "pid": 0, "tid": 0,
-                           "ts": (start - first) / 1e3, "dur": max(end - start, 1) / 1e3,
-                           "args": {"kernel": kernel, "line": line or "unknown", "global_size": list(global_size),
-                                    "local_size": None if local_size is None else list(local_size),
-                                    "flops": flops, "bytes": nbytes}})
-        Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
-
-    def _collect(self, launches: list) -> None:
-        """Rows and launches from the profile's records (their events have finished)."""
-        totals: dict[tuple, list] = {}
-        for kernel, event, flops, nbytes, origin, global_size, local_size in launches:
-            start, end = event.profile.start, event.profile.end
-            ops, line = (origin.ops, origin.line) if origin is not None else (kernel, None)
-            self.launches.append((kernel, ops, line, start, end, tuple(global_size), local_size, flops, nbytes))
-            entry = totals.setdefault((kernel, ops, line), [0, 0, 0, 0])
-            entry[0] += 1
-            entry[1] += max(end - start, 1)
-            entry[2] += flops
-            entry[3] += nbytes
-        self.rows = sorted((ProfileRow(kernel, c, ns / 1e9, fl / ns, nb / ns, ops, line, fl, nb)
-                            for (kernel, ops, line), (c, ns, fl, nb) in totals.items()), key=lambda row: -row.seconds)
-
-
-@contextmanager
-def profile() -> Iterator[ProfileReport]:
-    """Time every kernel launched inside the block on the device (a profiling queue; each
-    kernel's own start and end, so launch overhead is not counted) and total them per kernel
-    and user's line. Lines are noted while the block runs (sites.watch): a tensor made before
-    it has an unknown line.
-
-        with runtime.profile() as report:
-            train_step()
-        print(report)                 # slowest first, then a total row
-        report.save("trace.json")     # for ui.perfetto.dev or chrome://tracing
-    """
-    global _profile
-    if _profile is not None:
-        raise RuntimeError("profiles cannot nest")
-    device = get_device()
-    was_profiling = device.profiling
-    device.use_profiling(True)
-    _profile = launches = []
-    report = ProfileReport(device.name)
-    sites.watch()
-    try:
-        yield report
-    finally:
-        _profile = None
-        sites.unwatch()
-        device.synchronize()
-        report._collect(launches)
-        device.use_profiling(was_profiling or _DEBUG >= 2)
 
 
 # --- recording, for tinygradlike.jit ----------------------------------------------------------
@@ -984,177 +856,6 @@ def _note_program(name: str, source: str, options: tuple[str, ...], how: str, se
         _log(f"tgl compile {name}: {how} in {seconds * 1e3:.1f} ms")
     if _DEBUG >= 4:
         _log(compiled_source(source, options))
-
-
-# --- the source the compiler sees (TGL_DEBUG=4) ------------------------------------------------
-# The matmul template holds three kernels, and variants of them, in #if blocks chosen by its
-# #defines: printed whole, 220 lines per matmul bury the one kernel that runs. So TGL_DEBUG=4
-# prints the source with its conditional blocks resolved as the preprocessor resolves them.
-# Only the conditionals: #define lines, macros and comments stay as written.
-
-_DIRECTIVE = re.compile(r"\s*#\s*(\w+)\s*(.*)", re.DOTALL)
-_MACRO = re.compile(r"(\w+)(\()?\s*(.*)", re.DOTALL)  # a #define's name, "(" if it takes arguments, body
-_TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(\w+)|(&&|\|\||<<|>>|[<>=!]=|[-+*/%<>()!~&|^?:]))")
-_BINARY = {"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "<": 7, ">": 7, "<=": 7, ">=": 7,
-           "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10}  # C's precedences, loosest first
-
-
-class _Unreadable(Exception):
-    """A conditional this evaluator does not handle: the source is printed as it is."""
-
-
-def compiled_source(source: str, options: tuple[str, ...] = ()) -> str:
-    """source with its #if/#ifdef/#ifndef/#elif/#else/#endif blocks resolved for the -D options
-    and the source's own #defines, as the preprocessor resolves them: the branches not taken
-    and the directives themselves are left out, every other line stays. A condition it cannot
-    evaluate (a function-like macro or ?: in it) leaves the whole source as it is."""
-    try:
-        kept = _resolve_conditionals(source.split("\n"), _option_defines(options))
-    except _Unreadable:
-        return source
-    return "\n".join(kept)
-
-
-def _option_defines(options: tuple[str, ...]) -> dict[str, str | None]:
-    """The macros -DNAME, -DNAME=value and -D NAME define (value "1" when none is given)."""
-    defines: dict[str, str | None] = {}
-    words = iter(options)
-    for word in words:
-        if word.startswith("-D"):
-            name, _, value = (word[2:] or next(words, "")).partition("=")
-            defines[name] = value or "1"
-    return defines
-
-
-def _resolve_conditionals(lines: list[str], defines: dict[str, str | None]) -> list[str]:
-    """The lines the compiler sees. defines maps a macro to its body (None: takes arguments);
-    the source's #define and #undef lines in taken branches update it as they come."""
-    kept: list[str] = []
-    open_blocks: list[list[bool]] = []  # per open #if: [enclosing code kept, a branch was taken]
-    active = True
-    i = 0
-    while i < len(lines):
-        start = i
-        while lines[i].endswith("\\") and i + 1 < len(lines):  # a directive may go on over several lines
-            i += 1
-        i += 1
-        directive = _DIRECTIVE.match(lines[start])
-        word, rest = "", ""
-        if directive:
-            word = directive.group(1)
-            rest = " ".join(part.rstrip("\\") for part in [directive.group(2), *lines[start + 1:i]])
-        if word in ("if", "ifdef", "ifndef"):
-            taken = active and _condition(word, rest, defines)
-            open_blocks.append([active, taken])
-            active = taken
-        elif word in ("elif", "else"):
-            if not open_blocks:
-                raise _Unreadable(f"#{word} without #if")
-            outer, done = open_blocks[-1]
-            active = outer and not done and (word == "else" or _condition("if", rest, defines))
-            open_blocks[-1][1] = done or active
-        elif word == "endif":
-            if not open_blocks:
-                raise _Unreadable("#endif without #if")
-            active = open_blocks.pop()[0]
-        elif active:
-            if word == "define":
-                macro = _MACRO.match(rest)
-                if macro is None:
-                    raise _Unreadable("#define without a name")
-                name, takes_arguments, body = macro.groups()
-                defines[name] = None if takes_arguments else body.split("//")[0].strip()
-            elif word == "undef":
-                defines.pop(rest.split()[0] if rest.split() else "", None)
-            kept.extend(lines[start:i])
-    if open_blocks:
-        raise _Unreadable("#if without #endif")
-    return kept
-
-
-def _condition(word: str, rest: str, defines: dict[str, str | None]) -> bool:
-    """Whether `#word rest` (if, ifdef or ifndef) holds."""
-    rest = re.sub(r"//.*|/\*.*?\*/", " ", rest).strip()
-    if word != "if":
-        return (rest.split()[0] in defines) == (word == "ifdef") if rest else False
-    tokens = _tokens(rest, defines, depth=0)
-    value, end = _parse(tokens, 0, 1)
-    if end != len(tokens):
-        raise _Unreadable(f"cannot read the condition {rest!r}")
-    return value != 0
-
-
-def _tokens(expr: str, defines: dict[str, str | None], depth: int) -> list:
-    """expr as numbers and operators, with defined(X) and object-like macros replaced (an
-    undefined name is 0, as in C)."""
-    if depth > 32:
-        raise _Unreadable("a macro that expands without end")
-    tokens: list = []
-    pos, expr = 0, expr.strip()
-    while pos < len(expr):
-        match = _TOKEN.match(expr, pos)
-        if match is None:
-            raise _Unreadable(f"cannot read {expr[pos:]!r}")
-        pos = match.end()
-        number, name, operator = match.groups()
-        if number is not None:
-            tokens.append(int(number, 0))
-        elif operator is not None:
-            tokens.append(operator)
-        elif name == "defined":
-            asked = re.match(r"\s*(?:\(\s*(\w+)\s*\)|(\w+))", expr[pos:])
-            if asked is None:
-                raise _Unreadable("defined without a name")
-            pos += asked.end()
-            tokens.append(int((asked.group(1) or asked.group(2)) in defines))
-        elif name not in defines:
-            tokens.append(0)
-        elif defines[name] is None:
-            raise _Unreadable(f"the macro {name} takes arguments")
-        else:
-            tokens.extend(["(", *_tokens(defines[name] or "0", defines, depth + 1), ")"])
-    return tokens
-
-
-def _parse(tokens: list, pos: int, min_precedence: int) -> tuple[int, int]:
-    """(value, next position) of the expression at tokens[pos:] whose operators bind at least
-    as tightly as min_precedence (precedence climbing)."""
-    value, pos = _unary(tokens, pos)
-    while pos < len(tokens) and _BINARY.get(tokens[pos], 0) >= min_precedence:
-        op = tokens[pos]
-        right, pos = _parse(tokens, pos + 1, _BINARY[op] + 1)
-        value = _apply(op, value, right)
-    return value, pos
-
-
-def _unary(tokens: list, pos: int) -> tuple[int, int]:
-    if pos >= len(tokens):
-        raise _Unreadable("a condition ends too early")
-    token = tokens[pos]
-    if isinstance(token, int):
-        return token, pos + 1
-    if token == "(":
-        value, pos = _parse(tokens, pos + 1, 1)
-        if pos >= len(tokens) or tokens[pos] != ")":
-            raise _Unreadable("unbalanced parentheses")
-        return value, pos + 1
-    if token in ("!", "-", "+", "~"):
-        value, pos = _unary(tokens, pos + 1)
-        return {"!": int(not value), "-": -value, "+": value, "~": ~value}[token], pos
-    raise _Unreadable(f"unexpected {token!r}")
-
-
-def _apply(op: str, a: int, b: int) -> int:
-    if op in ("/", "%"):
-        if b == 0:
-            raise _Unreadable("division by zero in a condition")
-        quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)  # C truncates toward zero
-        return quotient if op == "/" else a - b * quotient
-    return {"||": lambda: int(bool(a or b)), "&&": lambda: int(bool(a and b)), "|": lambda: a | b,
-            "^": lambda: a ^ b, "&": lambda: a & b, "==": lambda: int(a == b), "!=": lambda: int(a != b),
-            "<": lambda: int(a < b), ">": lambda: int(a > b), "<=": lambda: int(a <= b), ">=": lambda: int(a >= b),
-            "<<": lambda: a << b, ">>": lambda: a >> b, "+": lambda: a + b, "-": lambda: a - b,
-            "*": lambda: a * b}[op]()
 
 
 def _cache_digest(device: Device, source: str, options: tuple[str, ...]) -> bytes:

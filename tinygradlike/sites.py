@@ -2,7 +2,7 @@
 TGL_DEBUG=3 schedule print beside a kernel.
 
 A stack walk for every node would slow graph building by half (users build ~1M nodes a
-second), so lines are only noted while someone is looking: `watch()` (runtime.profile() and
+second), so lines are only noted while someone is looking: `watch()` (tinygradlike.profile() and
 TGL_DEBUG >= 3) until `unwatch()`. Otherwise graph building pays one check of `recording`
 per Tensor. While recording, every Tensor made notes the user's line with the serial the next
 node will get: the nodes made since the previous note were made by that line, because every

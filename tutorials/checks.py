@@ -566,12 +566,12 @@ def momentum_step(fn: Callable) -> Checked:
 # ---------------------------------------------------------------- 12: devices and profiling
 
 def share_of_time(fn: Callable) -> Checked:
-    """Exercise 12.1: share_of_time(report, prefix) from a runtime.profile() report."""
-    from tinygradlike import Tensor, runtime
+    """Exercise 12.1: share_of_time(report, prefix) from a tinygradlike.profile() report."""
+    from tinygradlike import Tensor, profile
 
     def cases():
         x = Tensor(np.random.default_rng(15).normal(size=(64, 64)).astype(np.float32))
-        with runtime.profile() as report:
+        with profile() as report:
             for _ in range(3):
                 (x @ x).relu().sum().realize()
         total = sum(row[2] for row in report.rows)
