@@ -12,6 +12,8 @@
 //
 // All three read A and B through their strides, so transposed, sliced and broadcast
 // (stride 0) operands work without a copy; the output C is contiguous.
+// A and B are stored as IN_T and read with LOAD_IN (float16: `half`, read by vload_half into
+// float, the compute type DTYPE); C is stored as OUT_T by STORE_OUT (vstore_half_rte for half).
 
 {{PREAMBLE}}
 
@@ -19,8 +21,10 @@
 
 // Element (m, k) of this batch's A, and (k, n) of B. A_BATCH_OFFSET(b) and B_BATCH_OFFSET(b)
 // turn the flat batch index into the operands' batch offsets (0 for a broadcast batch).
-#define A_AT(base, m, k) (base)[(m) * A_SM + (k) * A_SK]
-#define B_AT(base, k, n) (base)[(k) * B_SK + (n) * B_SN]
+#define A_AT(base, m, k) LOAD_IN(base, (m) * A_SM + (k) * A_SK)
+#define B_AT(base, k, n) LOAD_IN(base, (k) * B_SK + (n) * B_SN)
+#define A_PTR(base, m, k) ((base) + (m) * A_SM + (k) * A_SK)
+#define B_PTR(base, k, n) ((base) + (k) * B_SK + (n) * B_SN)
 
 
 #if defined(MATMUL_CPU)
@@ -61,24 +65,24 @@
 // C[m0 + i0 + i, n0 + p + v*VW : ... + VW].
 // Rows past M are clamped to the last row: they read valid memory and are never stored.
 // The hot loop uses operators, not builtins: PoCL 3.0 (PyPI) calls vload/mad/min out of line.
-#define A_ROW(i)         __global const DTYPE* a_row##i = &A_AT(a_base, LAST_ROW(m0 + i0 + i), k0);
+#define A_ROW(i)         __global const IN_T* a_row##i = A_PTR(a_base, LAST_ROW(m0 + i0 + i), k0);
 #define LAST_ROW(m)      ((m) < MAT_M ? (m) : MAT_M - 1)
 #define ZERO_ACC(i, v)   VEC_T c##i##_##v = (VEC_T)0;
 #define RESUME_ACC(i, v) c##i##_##v = c_part[((i0 + i) * NC + p) / VW + v];
 #define PARK_ACC(i, v)   c_part[((i0 + i) * NC + p) / VW + v] = c##i##_##v;
 #define SPILL_ACC(i, v)  tile[i * NV + v] = c##i##_##v;
 #define LOAD_B(v)        const VEC_T b##v = panel[k * NV + v];
-#define LOAD_A(i)        const VEC_T a##i = (VEC_T)(a_row##i[k * A_SK]);
+#define LOAD_A(i)        const VEC_T a##i = (VEC_T)(LOAD_IN(a_row##i, k * A_SK));
 #define MAD_ACC(i, v)    c##i##_##v += a##i * b##v;  /* contracted to an FMA (-cl-mad-enable) */
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
-              __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
+void {{NAME}}(__global OUT_T* restrict C, __global const IN_T* restrict A,
+              __global const IN_T* restrict B{{EXTRA_PARAMS}}) {
   const int n0 = get_global_id(0) * NC;     // first column of this macro tile
   const int m0 = get_global_id(1) * MC;     // first row
   const int batch = get_global_id(2);
-  __global const DTYPE* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
-  __global const DTYPE* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
+  __global const IN_T* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
+  __global const IN_T* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
 
   // Local arrays of vectors are vector aligned. Panel p (columns n0+p .. n0+p+NR-1) holds
   // B[k0 + k, n0 + p + j] at float index p*KC + k*NR + j: each panel is one contiguous stream.
@@ -99,7 +103,7 @@ void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
       if (n + NR <= MAT_N) {                // a full panel of contiguous columns: vector copies
         for (int k = 0; k < kc; k++)
           for (int v = 0; v < NV; v++)
-            b_pack[p * KC / VW + k * NV + v] = VLOAD(0, &B_AT(b_base, k0 + k, n + v * VW));
+            b_pack[p * KC / VW + k * NV + v] = VLOAD_IN(0, B_PTR(b_base, k0 + k, n + v * VW));
         continue;
       }
 #endif
@@ -135,7 +139,7 @@ void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
           for (int j = 0; j < NR && n0 + p + j < MAT_N; j++) {
             const int oidx = batch * (MAT_M * MAT_N) + (m0 + i0 + i) * MAT_N + n0 + p + j;
             const DTYPE acc = ((DTYPE*)tile)[i * NR + j];
-            C[oidx] = {{EPILOGUE}};
+            STORE_OUT(C, oidx, {{EPILOGUE}});
           }
         }
       }
@@ -157,13 +161,13 @@ void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
 #define TILE (TS * WPT)
 
 __kernel __attribute__((reqd_work_group_size(TS, TS, 1)))
-void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
-              __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
+void {{NAME}}(__global OUT_T* restrict C, __global const IN_T* restrict A,
+              __global const IN_T* restrict B{{EXTRA_PARAMS}}) {
   const int tx = get_local_id(0), ty = get_local_id(1);
   const int n0 = get_group_id(0) * TILE, m0 = get_group_id(1) * TILE;
   const int batch = get_global_id(2);
-  __global const DTYPE* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
-  __global const DTYPE* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
+  __global const IN_T* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
+  __global const IN_T* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
 
   __local DTYPE a_tile[KT][TILE + 1];       // a_tile[k][m]; +1 staggers the banks
   __local DTYPE b_tile[KT][TILE + 1];       // b_tile[k][n]
@@ -199,7 +203,7 @@ void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
       if (m < MAT_M && n < MAT_N) {
         const int oidx = batch * (MAT_M * MAT_N) + m * MAT_N + n;
         const DTYPE acc = acc_reg[i][j];
-        C[oidx] = {{EPILOGUE}};
+        STORE_OUT(C, oidx, {{EPILOGUE}});
       }
     }
   }
@@ -211,14 +215,14 @@ void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
 // ---------------------------------------------------------------------------------------------
 // The reference: one work-item per element of C, a plain dot product. Slow but obviously right;
 // used for double (float64 gradient checks) and wherever the blocked kernels do not fit.
-__kernel void {{NAME}}(__global OUT_T* restrict C, __global const DTYPE* restrict A,
-                       __global const DTYPE* restrict B{{EXTRA_PARAMS}}) {
+__kernel void {{NAME}}(__global OUT_T* restrict C, __global const IN_T* restrict A,
+                       __global const IN_T* restrict B{{EXTRA_PARAMS}}) {
   const int n = get_global_id(0), m = get_global_id(1), batch = get_global_id(2);
-  __global const DTYPE* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
-  __global const DTYPE* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
+  __global const IN_T* a_base = A + A_OFFSET + A_BATCH_OFFSET(batch);
+  __global const IN_T* b_base = B + B_OFFSET + B_BATCH_OFFSET(batch);
   DTYPE acc = 0;
   for (int k = 0; k < MAT_K; k++) acc += A_AT(a_base, m, k) * B_AT(b_base, k, n);
   const int oidx = batch * (MAT_M * MAT_N) + m * MAT_N + n;
-  C[oidx] = {{EPILOGUE}};
+  STORE_OUT(C, oidx, {{EPILOGUE}});
 }
 #endif  // MATMUL_SIMPLE

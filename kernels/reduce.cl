@@ -1,6 +1,7 @@
 // {{NAME}}: a reduction into {{OUTPUTS}} outputs of {{REDUCE_SIZE}} elements each.
 // tgl_value(o, r) is the fused prologue (the element r of output o, computed from the inputs);
-// tgl_result(acc, o) is the fused epilogue (what gets stored once the reduction is done).
+// tgl_result(acc, o) is the fused epilogue (what gets stored once the reduction is done), and
+// TGL_STORE(o, value) writes it to out[o] (through vstore_half_rte for float16).
 {{HEADER}}
 {{FUNCTIONS}}
 
@@ -47,7 +48,7 @@ static inline {{ACC_T}} tgl_reduce_range({{IDX}} o, {{IDX}} start, {{IDX}} end{{
 // Many outputs: one work-item per output walks its whole reduction.
 __kernel void {{NAME}}({{PARAMS}}) {
   const {{IDX}} o = get_global_id(0);
-  if (o < {{OUTPUTS}}) out[o] = tgl_result(tgl_reduce_range(o, 0, {{REDUCE_SIZE}}{{ARGS}}), o{{ARGS}});
+  if (o < {{OUTPUTS}}) TGL_STORE(o, tgl_result(tgl_reduce_range(o, 0, {{REDUCE_SIZE}}{{ARGS}}), o{{ARGS}}));
 }
 #elif {{STRATEGY}} == 2
 // Many outputs whose inputs are neighbours in memory while the reduced elements are far apart
@@ -74,16 +75,16 @@ __kernel void {{NAME}}({{PARAMS}}) {
       TGL_ACCUMULATE(s0, l0, a0) TGL_ACCUMULATE(s1, l1, a1) TGL_ACCUMULATE(s2, l2, a2) TGL_ACCUMULATE(s3, l3, a3)
       TGL_ACCUMULATE(s4, l4, a4) TGL_ACCUMULATE(s5, l5, a5) TGL_ACCUMULATE(s6, l6, a6) TGL_ACCUMULATE(s7, l7, a7)
     }
-    out[o] = tgl_result(s0, o{{ARGS}});
-    out[o + 1] = tgl_result(s1, o + 1{{ARGS}});
-    out[o + 2] = tgl_result(s2, o + 2{{ARGS}});
-    out[o + 3] = tgl_result(s3, o + 3{{ARGS}});
-    out[o + 4] = tgl_result(s4, o + 4{{ARGS}});
-    out[o + 5] = tgl_result(s5, o + 5{{ARGS}});
-    out[o + 6] = tgl_result(s6, o + 6{{ARGS}});
-    out[o + 7] = tgl_result(s7, o + 7{{ARGS}});
+    TGL_STORE(o, tgl_result(s0, o{{ARGS}}));
+    TGL_STORE(o + 1, tgl_result(s1, o + 1{{ARGS}}));
+    TGL_STORE(o + 2, tgl_result(s2, o + 2{{ARGS}}));
+    TGL_STORE(o + 3, tgl_result(s3, o + 3{{ARGS}}));
+    TGL_STORE(o + 4, tgl_result(s4, o + 4{{ARGS}}));
+    TGL_STORE(o + 5, tgl_result(s5, o + 5{{ARGS}}));
+    TGL_STORE(o + 6, tgl_result(s6, o + 6{{ARGS}}));
+    TGL_STORE(o + 7, tgl_result(s7, o + 7{{ARGS}}));
   } else {
-    for ({{IDX}} j = o; j < {{OUTPUTS}}; j++) out[j] = tgl_result(tgl_reduce_range(j, 0, {{REDUCE_SIZE}}{{ARGS}}), j{{ARGS}});
+    for ({{IDX}} j = o; j < {{OUTPUTS}}; j++) TGL_STORE(j, tgl_result(tgl_reduce_range(j, 0, {{REDUCE_SIZE}}{{ARGS}}), j{{ARGS}}));
   }
 }
 #else
@@ -115,7 +116,7 @@ __kernel void {{NAME}}({{PARAMS}}, __global {{ACC_T}}* partials, volatile __glob
   {{ACC_T}} total = scratch[0];
 #endif
   if ({{GROUPS_PER_OUTPUT}} == 1) {
-    if (lid == 0) out[o] = tgl_result(total, o{{ARGS}});
+    if (lid == 0) TGL_STORE(o, tgl_result(total, o{{ARGS}}));
     return;
   }
   if (lid == 0) {
@@ -129,7 +130,7 @@ __kernel void {{NAME}}({{PARAMS}}, __global {{ACC_T}}* partials, volatile __glob
     {{ACC_T}} sum = {{IDENTITY}};
     for (int p = 0; p < {{GROUPS_PER_OUTPUT}}; p++) sum = {{COMBINE}}(sum, partials[o * {{GROUPS_PER_OUTPUT}} + p]);
     counters[o] = 0;
-    out[o] = tgl_result(sum, o{{ARGS}});
+    TGL_STORE(o, tgl_result(sum, o{{ARGS}}));
   }
 }
 #endif

@@ -63,26 +63,35 @@ def render_const(value, dtype: DType) -> str:
     """The one place a number becomes a C literal of `dtype`.
 
     Negative literals are parenthesized, so any operator may stand before them (`-(-2.5f)`,
-    never `--2.5f`); INT_MIN is written as an expression because `2147483648` alone is not an
-    int; a float32 literal is the value rounded to float32 first (what the kernel computes with),
-    written with enough digits to round-trip."""
+    never `--2.5f`); the most negative int and long are written as expressions because
+    `2147483648` alone is not an int; a long literal has its L and a uchar one its cast, so that
+    max(x, 3) finds one overload. A float32 (or float16) literal is the value rounded to that type
+    first (what the kernel computes with; float16 is computed in float), written with enough
+    digits to round-trip."""
     if dtype == dtypes.bool:
         return "1" if value else "0"
     if dtype.is_int:
         value = int(value)
-        if value == -(2**31):
-            return "(-2147483647-1)"
-        return f"({value})" if value < 0 else str(value)
+        if dtype == dtypes.uint8:
+            return f"((uchar){value})"
+        suffix = "L" if dtype == dtypes.int64 else ""
+        if value == dtype.limits[0]:
+            return f"({value + 1}{suffix}-1)"
+        return f"({value}{suffix})" if value < 0 else f"{value}{suffix}"
+    single = dtype != dtypes.float64  # float16 and float32 values are floats in a kernel
+    if dtype == dtypes.float16:
+        with np.errstate(over="ignore"):  # past 65504 is inf, as torch's half
+            value = float(np.float16(value))
     value = float(np.float32(value)) if dtype == dtypes.float32 else float(value)
     if math.isnan(value):
-        return "NAN" if dtype == dtypes.float32 else "((double)NAN)"
+        return "NAN" if single else "((double)NAN)"
     if math.isinf(value):
-        inf = "INFINITY" if dtype == dtypes.float32 else "((double)INFINITY)"
+        inf = "INFINITY" if single else "((double)INFINITY)"
         return inf if value > 0 else f"(-{inf})"
     text = repr(value)
     if "e" not in text and "." not in text:
         text += ".0"
-    text += "f" if dtype == dtypes.float32 else ""
+    text += "f" if single else ""
     return f"({text})" if text.startswith("-") else text
 
 
@@ -90,9 +99,15 @@ def _fn(name: str) -> str:
     return f"native_{name}" if FAST_MATH and name in ("exp", "exp2", "log", "log2", "sqrt", "sin", "cos") else name
 
 
+# int32 and int64 arithmetic wraps, as torch's; in C signed overflow is undefined, so it goes
+# through the unsigned type (uchar arithmetic is done in int and wraps when stored as uchar)
+_UNSIGNED = {"int": "uint", "long": "ulong"}
+
+
 def _neg(a, node, _):
-    if node.dtype == dtypes.int32:  # wraps, as torch's: signed overflow is undefined in C
-        return f"as_int(-as_uint({a[0]}))"
+    signed = node.dtype.cl_type
+    if signed in _UNSIGNED:
+        return f"as_{signed}(-as_{_UNSIGNED[signed]}({a[0]}))"
     return f"(!{a[0]})" if node.dtype == dtypes.bool else f"(-{a[0]})"
 
 
@@ -100,7 +115,7 @@ def _tanh(a, node, _):
     # Past this |x|, tanh rounds to +-1 exactly; PoCL's tanh stops at +-0.99999994 there,
     # which made 1 + tanh(-inf) nonzero (gelu(-inf) = -inf, torch: nan)
     x = a[0]
-    saturated = render_const(9.1 if node.dtype == dtypes.float32 else 19.1, node.dtype)
+    saturated = render_const(19.1 if node.dtype == dtypes.float64 else 9.1, node.dtype)
     return f"(({x}!={x})?{x}:fabs({x})>{saturated}?copysign({render_const(1, node.dtype)},{x}):tanh({x}))"
 
 
@@ -116,12 +131,35 @@ def _call(name: str):
 
 def _int_wraps(symbol: str, bool_symbol: str):
     def render(a, node, _):
-        if node.dtype == dtypes.int32:
-            # int32 arithmetic wraps, as torch's; in C signed overflow is undefined, and PoCL
-            # turned x - INT_MIN (x + -INT_MIN) into x. Unsigned arithmetic wraps by definition.
-            return f"as_int(as_uint({a[0]}){symbol}as_uint({a[1]}))"
+        signed = node.dtype.cl_type
+        if node.dtype.is_int and signed in _UNSIGNED:
+            # PoCL turned x - INT_MIN (x + -INT_MIN) into x; unsigned arithmetic wraps by definition
+            u = _UNSIGNED[signed]
+            return f"as_{signed}(as_{u}({a[0]}){symbol}as_{u}({a[1]}))"
         return f"({a[0]}{bool_symbol if node.dtype == dtypes.bool else symbol}{a[1]})"
     return render
+
+
+def _cast(x: str, src: DType, dtype: DType) -> str:
+    if dtype == dtypes.bool:
+        return f"({x}!=0)"
+    if dtype == dtypes.float16:  # rounded to half here (to nearest even), held as a float
+        return f"tgl_round_half{'_d' if src == dtypes.float64 else ''}({x})"
+    return f"(({value_ctype(dtype)}){x})"
+
+
+# A float rounded to half precision (and read back) through private memory: vstore_half_rte and
+# vload_half are in every OpenCL C, while a `half` variable needs cl_khr_fp16
+_ROUND_HALF = ("static inline float tgl_round_half(float x) {\n"
+               "  ushort h; vstore_half_rte(x, 0, (half*)&h); return vload_half(0, (const half*)&h);\n}")
+_ROUND_HALF_D = ("static inline float tgl_round_half_d(double x) {\n"
+                 "  ushort h; vstore_half_rte(x, 0, (half*)&h); return vload_half(0, (const half*)&h);\n}")
+
+
+def half_helpers(body: str) -> str:
+    """The half-rounding helpers that `body` calls, to place before it."""
+    return "\n".join(h for name, h in (("tgl_round_half(", _ROUND_HALF), ("tgl_round_half_d(", _ROUND_HALF_D))
+                     if name in body)
 
 
 def _extreme(compare: str, name: str):
@@ -148,7 +186,7 @@ RENDER = {
     Op.TANH: _tanh,
     Op.ERF: _call("erf"),
     Op.RECIP: lambda a, node, _: f"({render_const(1, node.dtype)}/{a[0]})",
-    Op.CAST: lambda a, node, _: f"({a[0]}!=0)" if node.dtype == dtypes.bool else f"(({node.dtype.cl_type}){a[0]})",
+    Op.CAST: lambda a, node, src: _cast(a[0], src[0], node.dtype),
     Op.COPY: lambda a, node, _: a[0],
     Op.DETACH: lambda a, node, _: a[0],
     Op.CUSTOM: lambda a, node, _: a[0],
@@ -188,12 +226,35 @@ def render_op(op: Op, args: list[str], node: Node, src_dtypes: list[DType]) -> s
 
 
 def storage_ctype(dtype: DType) -> str:
-    """How a dtype lives in memory: bool as uchar, since OpenCL buffers cannot hold bool."""
+    """How a dtype lives in memory: bool as uchar, since OpenCL buffers cannot hold bool;
+    float16 as half."""
     return dtype.cl_type
 
 
 def value_ctype(dtype: DType) -> str:
-    return "bool" if dtype == dtypes.bool else dtype.cl_type
+    """How a dtype lives in a kernel's variables: bool as bool, float16 as float."""
+    return "bool" if dtype == dtypes.bool else "float" if dtype == dtypes.float16 else dtype.cl_type
+
+
+def result_ctype(dtype: DType) -> str:
+    """What a helper returns for storing: the storage type, but float for float16 (a half value
+    cannot be held without cl_khr_fp16; render_store rounds it)."""
+    return "float" if dtype == dtypes.float16 else storage_ctype(dtype)
+
+
+def render_load(buffer: str, index: str, dtype: DType) -> str:
+    """The C expression reading element `index` of `buffer`, as value_ctype(dtype)."""
+    if dtype == dtypes.float16:
+        return f"vload_half({index},{buffer})"
+    return f"({buffer}[{index}]!=0)" if dtype == dtypes.bool else f"{buffer}[{index}]"
+
+
+def render_store(buffer: str, index: str, value: str, dtype: DType) -> str:
+    """The C statement writing `value` to element `index` of `buffer`: float16 rounded to
+    nearest even, as torch's."""
+    if dtype == dtypes.float16:
+        return f"vstore_half_rte({value}, {index}, {buffer});"
+    return f"{buffer}[{index}] = {'(uchar)(' + value + ')' if dtype == dtypes.bool else value};"
 
 
 def compose(inner: ShapeTracker, outer: ShapeTracker) -> ShapeTracker:
@@ -274,9 +335,7 @@ class ExprRenderer:
         if self.is_load(node):
             self.load_contexts.append(ctx)
             idx, valid = self.rendered_index(ctx)
-            load = f"{self.param_for(node)}[{idx}]"
-            if node.dtype == dtypes.bool:
-                load = f"({load}!=0)"
+            load = render_load(self.param_for(node), idx, node.dtype)
             expr = load if valid is None else f"(({valid})?{load}:{render_const(0, node.dtype)})"
         else:
             if node.op is Op.CONST:
@@ -298,8 +357,11 @@ class ExprRenderer:
 # kernels
 
 
-def _header(dtypes_used) -> str:
-    return "#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if dtypes.float64 in dtypes_used else ""
+def _header(dtypes_used, body: str = "") -> str:
+    """The pragmas and helpers a kernel needs: fp64 for doubles, half rounding where `body` casts."""
+    doubles = dtypes.float64 in dtypes_used or "tgl_round_half_d(" in body
+    fp64 = "#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if doubles else ""
+    return "\n".join(filter(None, [fp64, half_helpers(body)]))
 
 
 def _param_list(renderer: ExprRenderer) -> list[str]:
@@ -347,7 +409,7 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "", const
     stores = []
     for out_name, r in zip(out_names, group.roots):  # siblings share the renderer: common parts once
         result = renderer.render(r, ctx)
-        stores.append(f"  {out_name}[gid] = {'(uchar)(' + result + ')' if r.dtype == dtypes.bool else result};")
+        stores.append("  " + render_store(out_name, "gid", result, r.dtype))
     local, global_size = _elementwise_launch(root.size, device)
     index_type = _index_type([renderer], global_size)
     # A kernel that reads each input element for element, or one element of it for all (no
@@ -365,7 +427,7 @@ def render_elementwise(group: KernelGroup, is_load, device, tag: str = "", const
     params = [f"__global {storage_ctype(r.dtype)}* restrict {out_name}" for out_name, r in zip(out_names, group.roots)]
     params += _param_list(renderer) + [f"const {value_ctype(node.dtype)} c{k}" for k, node in enumerate(consts)]
     params += ["const int n"] if flat else []
-    header = _header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots})
+    header = _header(_dtypes_of(root, renderer.inputs) | {r.dtype for r in group.roots}, "\n".join(renderer.lines))
     if flat:  # the name must not tell sizes apart either: tagged by what the kernel does
         tag = hashlib.sha1("\n".join([header, *params, guard, *renderer.lines, *stores]).encode()).hexdigest()[:4]
     name = _kernel_name("E", ("n",) if flat else root.shape, tag)
@@ -441,8 +503,7 @@ def _reduce_combine(reduce_op: Op, dtype: DType) -> tuple[str, str, str]:
     a NaN win, as numpy and torch do; fmax/fmin would drop it."""
     if reduce_op is Op.ADD:
         return render_const(0, dtype), "TGL_ADD", "#define TGL_ADD(a, b) ((a) + (b))"
-    sign = 1 if reduce_op is Op.MIN else -1
-    bound = sign * math.inf if dtype.is_float else (2**31 - 1 if sign > 0 else -(2**31))
+    bound = dtype.limits[1 if reduce_op is Op.MIN else 0]
     name, cmp, fn = ("TGL_MIN", "<", "min") if reduce_op is Op.MIN else ("TGL_MAX", ">", "max")
     body = f"(((a) != (a) || (a) {cmp} (b)) ? (a) : (b))" if dtype.is_float else f"{fn}(a, b)"
     return render_const(bound, dtype), name, f"#define {name}(a, b) {body}"
@@ -467,9 +528,10 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
     functions = "\n".join([
         f"static inline {acc_t} tgl_value({idx} o, {idx} r{fn_params}) {{",
         *prologue.lines, f"  return {value};", "}",
-        f"static inline {storage_ctype(root.dtype)} tgl_result({acc_t} acc, {idx} o{fn_params}) {{",
-        *epilogue.lines, f"  return ({storage_ctype(root.dtype)})({result});", "}",
+        f"static inline {result_ctype(root.dtype)} tgl_result({acc_t} acc, {idx} o{fn_params}) {{",
+        *epilogue.lines, f"  return ({result_ctype(root.dtype)})({result});", "}",
     ])
+    store = render_store("out", "(i)", "(v)", root.dtype).rstrip(";")
     identity, combine, combine_def = _reduce_combine(reduce_op, core.dtype)
     outputs_inner = _outputs_are_neighbours(prologue.load_contexts)
     strategy, local, groups_per_output = _reduce_strategy(outputs, reduce_size, device, outputs_inner)
@@ -479,8 +541,9 @@ def render_reduce(group: KernelGroup, is_load, device, tag: str = "") -> Rendere
         load_template("reduce.cl"),
         NAME=name,
         IDX=idx,
-        HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}), combine_def,
-                                        f"#define TGL_COMPENSATED {int(reduce_op is Op.ADD and core.dtype.is_float)}"])),
+        HEADER="\n".join(filter(None, [_header(_dtypes_of(root, inputs) | {core.dtype}, functions), combine_def,
+                                        f"#define TGL_COMPENSATED {int(reduce_op is Op.ADD and core.dtype.is_float)}",
+                                        f"#define TGL_STORE(i, v) {store}"])),
         FUNCTIONS=functions,
         STRATEGY=strategy,
         FN_PARAMS=fn_params,
@@ -540,23 +603,26 @@ def render_matmul_group(group: KernelGroup, is_load, device, tag: str = "") -> R
     out_t = storage_ctype(root.dtype)
     if epilogue.lines or result != "acc" or root.dtype != core.dtype:
         arg_names = "".join(f", {epilogue.params[id(n)]}" for n in extra_inputs)
-        preamble = "\n".join([
-            f"static inline {out_t} tgl_epilogue({acc_t} acc, int oidx{''.join(', ' + p for p in extra_params)}) {{",
-            *epilogue.lines, f"  return ({out_t})({result});", "}",
-        ])
+        ret_t = result_ctype(root.dtype)
+        preamble = "\n".join(filter(None, [
+            _header(_dtypes_of(root, extra_inputs), "\n".join(epilogue.lines)),
+            f"static inline {ret_t} tgl_epilogue({acc_t} acc, int oidx{''.join(', ' + p for p in extra_params)}) {{",
+            *epilogue.lines, f"  return ({ret_t})({result});", "}",
+        ]))
         epilogue_expr = f"tgl_epilogue(acc, oidx{arg_names})"
     else:
         preamble, epilogue_expr = "", "acc"
     spec = MatmulSpec(
         batch_shape=tuple(batch), M=M, N=N, K=K,
         a_offset=a_offset, a_strides=a_strides, b_offset=b_offset, b_strides=b_strides,
-        dtype=acc_t, out_dtype=out_t, epilogue=epilogue_expr, extra_params=extra_params, preamble=preamble,
+        dtype=acc_t, in_dtype=storage_ctype(core.dtype), out_dtype=out_t, epilogue=epilogue_expr,
+        extra_params=extra_params, preamble=preamble,
     )
     shape = "x".join(map(str, (*batch, M, N, K)))
     rendered = render_matmul(spec, device, suffix=f"_{shape}_{tag}" if tag else f"_{shape}")
     # when A and B are the same memory, the kernel still takes two pointers to it
     inputs = (a_base, b_base, *extra_inputs)
-    nbytes = root.size * root.dtype.itemsize + (a_base.size + b_base.size) * core.dtype.itemsize
+    nbytes = sum(n.size * n.dtype.itemsize for n in (root, a_base, b_base))
     return RenderedKernel(rendered.name, rendered.source, rendered.global_size, rendered.local_size, inputs,
                           options=rendered.options, flops=rendered.flops, nbytes=nbytes)
 

@@ -36,8 +36,9 @@ class MatmulSpec:
     a_strides: tuple[int, ...]  # batch strides, then (m, k); 0 = broadcast
     b_offset: int
     b_strides: tuple[int, ...]  # batch strides, then (k, n)
-    dtype: str = "float"  # "float" or "double": A, B and the accumulator
-    out_dtype: str = ""  # C's storage type, what the epilogue returns ("" = dtype)
+    dtype: str = "float"  # "float" or "double": the accumulator, and A and B as read
+    in_dtype: str = ""  # A's and B's storage type ("" = dtype; "half" is read into float)
+    out_dtype: str = ""  # C's storage type ("" = dtype; for "half" the epilogue returns float)
     epilogue: str = "acc"  # C expression in `acc` (the dot product) and `oidx` (flat output index)
     extra_params: tuple[str, ...] = ()  # kernel parameters after (C, A, B)
     preamble: str = ""  # C helpers placed before the kernel
@@ -98,6 +99,8 @@ def check_spec(spec: MatmulSpec) -> None:
             f"a_strides {spec.a_strides}, b_strides {spec.b_strides}")
     if spec.dtype not in ("float", "double"):
         raise ValueError(f"matmul dtype must be 'float' or 'double', got {spec.dtype!r}")
+    if spec.in_dtype not in ("", spec.dtype) and (spec.in_dtype, spec.dtype) != ("half", "float"):
+        raise ValueError(f"matmul in_dtype must be {spec.dtype!r} or 'half' for float, got {spec.in_dtype!r}")
     if spec.M <= 0 or spec.N <= 0 or math.prod(spec.batch_shape) <= 0:
         shape = spec.batch_shape + (spec.M, spec.N)
         raise ValueError(f"matmul output {shape} is empty: launch nothing")
@@ -201,9 +204,15 @@ def common_defines(spec: MatmulSpec) -> dict[str, Any]:
     nb = len(spec.batch_shape)
     a_sm, a_sk = spec.a_strides[nb:]
     b_sk, b_sn = spec.b_strides[nb:]
+    in_half, out_half = spec.in_dtype == "half", spec.out_dtype == "half"
     return {
         "DTYPE": spec.dtype,
+        "IN_T": spec.in_dtype or spec.dtype,
         "OUT_T": spec.out_dtype or spec.dtype,
+        # half is only ever read and written through these (no cl_khr_fp16 needed)
+        "LOAD_IN(p, i)": "vload_half((i), (p))" if in_half else "(p)[i]",
+        "VLOAD_IN": "CONCAT(vload_half, VW)" if in_half else "VLOAD",
+        "STORE_OUT(p, i, v)": "vstore_half_rte((v), (i), (p))" if out_half else "(p)[i] = (v)",
         "MAT_M": spec.M, "MAT_N": spec.N, "MAT_K": spec.K,
         "A_OFFSET": spec.a_offset, "A_SM": a_sm, "A_SK": a_sk,
         "B_OFFSET": spec.b_offset, "B_SK": b_sk, "B_SN": b_sn,

@@ -25,7 +25,7 @@ from tinygradlike.graph import Node
 from tinygradlike.profiling import KernelOrigin
 from tinygradlike.schedule import KernelGroup, group_kernels, is_memory, merge_siblings
 
-_NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "uchar": np.uint8}
+_NP_TYPES = {"float": np.float32, "double": np.float64, "int": np.int32, "long": np.int64, "uchar": np.uint8}
 # scratch memory of multi-group reductions, kept per kernel and device: their counters must
 # start at zero, and each launch leaves them at zero for the next (kernels/reduce.cl)
 _scratch: dict[tuple[str, str], tuple[runtime.Buffer, ...]] = {}

@@ -186,11 +186,13 @@ class Tensor:
     """A lazy n-dimensional array on the OpenCL device.
 
     Tensor(data, dtype=None, requires_grad=False) takes a number, a nested list, a numpy array
-    or another Tensor; Python floats become float32 and ints int32 (the device types), and
-    `dtype` converts. Operators: + - * / ** and unary -, @ (matmul), the comparisons < <= > >=
-    == != (elementwise, giving bool tensors: tensors hash by identity), x[...] (ints, slices,
-    None, ...), len() and iteration over the first dimension, and bool(), int(), float() of a
-    one-element tensor. Python and numpy numbers and arrays work on either side.
+    or another Tensor; Python floats become float32 and ints int32 (the device types; torch's
+    int64 default only with dtype=dtypes.int64, and numpy int64 arrays narrow to int32 too),
+    numpy arrays of the other supported types keep theirs, and `dtype` converts. Operators:
+    + - * / ** and unary -, @ (matmul), the comparisons < <= > >= == != (elementwise, giving
+    bool tensors: tensors hash by identity), x[...] (ints, slices, None, ...), len() and
+    iteration over the first dimension, and bool(), int(), float() of a one-element tensor.
+    Python and numpy numbers and arrays work on either side.
 
     >>> (Tensor([1.0, 2.0]) * 3).numpy()
     array([3., 6.], dtype=float32)
@@ -239,7 +241,7 @@ class Tensor:
 
     @property
     def dtype(self) -> DType:
-        """The element type, one of `dtypes` (bool, int32, float32, float64).
+        """The element type, one of `dtypes` (bool, uint8, int32, int64, float16, float32, float64).
 
         >>> Tensor([1, 2]).dtype, Tensor([1.0, 2.0]).dtype
         (dtypes.int32, dtypes.float32)
@@ -574,8 +576,8 @@ class Tensor:
         return Tensor(Node(Op.COPY, (self.node,), None, self.dtype, self.shape))
 
     def numpy(self) -> np.ndarray:
-        """The values as a new numpy array of this shape and dtype (bool, int32, float32,
-        float64), computing the tensor first if it is lazy.
+        """The values as a new numpy array of this shape and dtype (bool, uint8, int32, int64,
+        float16, float32, float64), computing the tensor first if it is lazy.
 
         >>> Tensor([1.0, -2.0]).numpy()
         array([ 1., -2.], dtype=float32)
@@ -679,7 +681,7 @@ class Tensor:
         if isinstance(other, np.ndarray):
             other = Tensor(other)
         if isinstance(other, Tensor):
-            dt = dtypes.promote(self.dtype, other.dtype)
+            dt = _promote_tensors(self, other)
         elif _is_scalar(other):  # the common case (x * 0.9), built directly: one node for the constant
             dt = _scalar_with(other, self.dtype)
             a, b = self.cast(dt), _filled(self.shape, _check_scalar(other, dt), dt)
@@ -894,6 +896,8 @@ class Tensor:
         # max splits the tie at 0 between x and -x, so abs'(0) = 0.5 - 0.5 = 0 (torch's sign(0));
         # NaN stays NaN. A tie gives max's second operand, -0.0 for x = +0.0: adding 0 makes
         # every zero +0.0 (1 / abs(0) is +inf)
+        if self.dtype == dtypes.uint8:  # (-x wraps: max(x, -x) would be wrong)
+            return self
         out = self.maximum(-self)
         return out + 0 if out.dtype.is_float else out
 
@@ -964,6 +968,30 @@ class Tensor:
             return self
         _check_device_dtype(dt)
         return Tensor(Node(Op.CAST, (self.node,), dt, dt, self.shape))
+
+    def half(self) -> Tensor:
+        """cast(dtypes.float16), rounded to the nearest half (ties to even), as torch's .half().
+
+        >>> Tensor([1.0, 1/3]).half().numpy()
+        array([1.    , 0.3333], dtype=float16)
+        """
+        return self.cast(dtypes.float16)
+
+    def long(self) -> Tensor:
+        """cast(dtypes.int64): floats are truncated towards zero.
+
+        >>> Tensor([1.5, -2.0]).long().numpy()
+        array([ 1, -2])
+        """
+        return self.cast(dtypes.int64)
+
+    def byte(self) -> Tensor:
+        """cast(dtypes.uint8): integers wrap modulo 256, as torch's .byte().
+
+        >>> Tensor([1, 257, -1]).byte().numpy()
+        array([  1,   1, 255], dtype=uint8)
+        """
+        return self.cast(dtypes.uint8)
 
     def float(self) -> Tensor:
         """cast(dtypes.float32).
@@ -1079,8 +1107,11 @@ class Tensor:
         wide = dtypes.float64 if _runtime().get_device().has_fp64 else dtypes.float32
         power = a.cast(wide)._op(Op.POW, b.cast(wide))
         # torch's integer power of a negative exponent truncates to 0 (1/base**k), inf included;
-        # INT_MIN itself (INT_MIN ** 1) is in range
-        return ((power >= -2**31) * (power < 2**31)).where(power, 0).cast(a.dtype)
+        # INT_MIN itself (INT_MIN ** 1) is in range; uint8 wraps (through int32, where the cast
+        # from an integer is defined)
+        signed = dtypes.int64 if a.dtype == dtypes.int64 else dtypes.int32
+        low, high = signed.limits
+        return ((power >= low) * (power <= high)).where(power, 0).cast(signed).cast(a.dtype)
 
     def maximum(self, other) -> Tensor:
         """The larger of self and other elementwise, broadcasting as add (logical or for bool);
@@ -1118,7 +1149,7 @@ class Tensor:
                 raise TypeError(f"where() branches must be Tensors or Python numbers, got {type(v).__name__} {v!r}")
         x = x if isinstance(x, Tensor) else Tensor.full((), _check_scalar(x, dt := _scalar_dtype(x, y)), dt)
         y = y if isinstance(y, Tensor) else Tensor.full((), _check_scalar(y, dt := _scalar_dtype(y, x)), dt)
-        dt = dtypes.promote(x.dtype, y.dtype)
+        dt = _promote_tensors(x, y)
         shape = broadcast_shape(self.shape, x.shape, y.shape)
         cond = self.cast(dtypes.bool)._expand_to(shape)
         return cond._op(Op.WHERE, x.cast(dt)._expand_to(shape), y.cast(dt)._expand_to(shape))
@@ -1243,13 +1274,13 @@ class Tensor:
     @dim_alias
     def sum(self, axis=None, keepdim: bool = False) -> Tensor:
         """The sum over `axis` (an int, a tuple of ints, or None for every axis; `dim=` is the
-        same argument), the reduced dimensions dropped unless keepdim. Same dtype; a bool tensor
-        sums as int32.
+        same argument), the reduced dimensions dropped unless keepdim. Same dtype; a bool or
+        uint8 tensor sums as int32 (torch: int64); float16 sums in float, rounded once.
 
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(axis=0).numpy()
         array([4., 6.], dtype=float32)
         """
-        src = self.cast(dtypes.int32) if self.dtype == dtypes.bool else self
+        src = self.cast(dtypes.int32) if self.dtype in (dtypes.bool, dtypes.uint8) else self
         return src._reduce(Op.ADD, axis, keepdim)
 
     @_refuse_dim
@@ -1359,6 +1390,7 @@ class Tensor:
         else:  # a constant row has std 0 (its gradient too, see _Moment); sqrt(m) * scale
             zero = m == 0  # never forms scale**2, which can overflow where std does not
             value = zero.where(0.0, zero.where(1.0, m).sqrt() * scale)
+        value = value.cast(self._float().dtype)  # float16 rounds once: its scale (to 2**-126) needs float32
         return self._with_gradient_rule(held._drop_axes(value, axis, keepdim), moment)
 
     def _with_gradient_rule(self, value: Tensor, rule) -> Tensor:
@@ -1401,7 +1433,7 @@ class Tensor:
         n = self.shape[axis]
         shape = [1] * self.ndim
         shape[axis] = n
-        countdown = _countdown(n).reshape(shape)
+        countdown = (n - device_arange(n)).reshape(shape)  # n..1: the first hit counts most
         hit = self == extreme(self, axis, keepdim=True)
         if self.dtype.is_float:
             hit = hit + (self != self)  # the extreme is NaN exactly when there is a NaN
@@ -1623,22 +1655,29 @@ class Tensor:
 
     def __getitem__(self, key) -> Tensor:
         """Basic indexing, as a view: ints, slices (with steps, negative too), None and Ellipsis.
-        Tensors, lists and bools as indices are a TypeError.
+        Advanced indexing, as numpy and torch: integer Tensors (int32), lists and numpy arrays
+        pick elements (x[idx], x[rows, cols], mixed with slices; negative values count from the
+        end; one reduce kernel, see tinygradlike/indexing.py), and a boolean mask (host data, or
+        a Tensor, which is computed to read it) picks its True positions, so the result's shape
+        depends on the mask's values. Host indices out of range are an IndexError; device ones
+        are not checked and give 0. Python bools as indices are a TypeError.
 
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]])[:, 1].numpy()
         array([2., 4.], dtype=float32)
+        >>> Tensor([10.0, 20.0, 30.0])[Tensor([2, -3])].numpy()
+        array([30., 10.], dtype=float32)
+        >>> Tensor([10.0, 20.0, 30.0])[np.array([True, False, True])].numpy()
+        array([10., 30.], dtype=float32)
         """
+        from tinygradlike import indexing
+
+        if indexing.is_advanced(key):
+            return indexing.advanced_getitem(self, key)
         key = key if isinstance(key, tuple) else (key,)
         for k in key:
             if not (k is None or k is Ellipsis or isinstance(k, (slice, int, np.integer)) and not isinstance(k, bool)):
                 raise TypeError(f"tensor index {k!r} is not supported: use ints, slices, None or ...")
-        if sum(k is Ellipsis for k in key) > 1:
-            raise ValueError("an index can only have one Ellipsis (...)")
-        n_real = sum(k is not None and k is not Ellipsis for k in key)
-        if n_real > self.ndim:
-            raise IndexError(f"too many indices ({n_real}) for a tensor of shape {self.shape}")
-        i = next((j for j, k in enumerate(key) if k is Ellipsis), len(key))
-        key = key[:i] + (slice(None),) * (self.ndim - n_real) + key[i + 1:]
+        key = expand_ellipsis(key, self.shape)
         bounds, steps, flips, squeeze, new_shape_plan = [], [], [], [], []
         dim = 0
         for k in key:
@@ -1754,8 +1793,8 @@ class Tensor:
     # -- matmul -------------------------------------------------------------------------------
     def matmul(self, other: Tensor) -> Tensor:
         """The matrix product (the @ operator), numpy matmul semantics: 1-D operands are vectors,
-        leading dims broadcast; at least float32. `dot` is the same method (also for 2-D operands,
-        unlike torch.dot).
+        leading dims broadcast; integer and bool operands give float32. `dot` is the same method
+        (also for 2-D operands, unlike torch.dot).
 
         >>> (Tensor([[1.0, 2.0], [3.0, 4.0]]) @ Tensor([1.0, 1.0])).numpy()
         array([3., 7.], dtype=float32)
@@ -1774,7 +1813,8 @@ class Tensor:
             batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise ValueError(f"matmul cannot broadcast the batch dimensions of {self.shape} and {other.shape}") from None
-        dt = dtypes.promote(dtypes.promote(a.dtype, b.dtype), dtypes.float32)
+        dt = dtypes.promote(a.dtype, b.dtype)
+        dt = dt if dt.is_float else dtypes.float32  # float16 @ float16 reads half, sums in float
         a = _matmul_operand(a.cast(dt)._expand_to(batch + a.shape[-2:]))
         b = _matmul_operand(b.cast(dt)._expand_to(batch + b.shape[-2:]))
         out = Tensor(Node(Op.MATMUL, (a.node, b.node), None, dt, batch + (a.shape[-2], b.shape[-1])))
@@ -1796,6 +1836,231 @@ class Tensor:
         """
         out = self @ weight
         return out if bias is None else out + bias
+
+    # -- composites kept in their own modules (indexing, reductions, convolution) -------------
+    def clone(self) -> Tensor:
+        """A copy with its own memory once computed, differentiable (the gradient passes through):
+        assigning to this tensor later does not change the clone.
+
+        >>> x = Tensor([1.0, 2.0]); y = x.clone(); _ = x.assign(Tensor([5.0, 6.0])); y.numpy()
+        array([1., 2.], dtype=float32)
+        """
+        return Tensor(Node(Op.COPY, (self.node,), None, self.dtype, self.shape))
+
+    def elu(self, alpha: float = 1.0) -> Tensor:
+        """x where x > 0, alpha * (exp(x) - 1) elsewhere, as torch's F.elu.
+
+        >>> Tensor([1.0, 0.0]).elu().numpy()
+        array([1., 0.], dtype=float32)
+        """
+        x = self._float()
+        # exp of min(x, 0): the branch not taken must not overflow, or its gradient is 0 * inf
+        return (x > 0).where(x, (x.minimum(0.0).exp() - 1) * alpha)
+
+    def selu(self) -> Tensor:
+        """scale * elu(x, alpha) with torch's self-normalizing constants (F.selu).
+
+        >>> round(Tensor([1.0]).selu().item(), 4)
+        1.0507
+        """
+        return self.elu(1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
+
+    def hardtanh(self, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+        """x clipped to [min_val, max_val], as torch's F.hardtanh: the gradient is 1 strictly
+        inside and 0 elsewhere, at the bounds too (as torch).
+
+        >>> Tensor([-2.0, 0.5, 2.0]).hardtanh().numpy()
+        array([-1. ,  0.5,  1. ], dtype=float32)
+        """
+        if min_val > max_val:
+            raise ValueError(f"hardtanh: min_val {min_val} is larger than max_val {max_val}")
+        inside = (self > min_val) * (self < max_val)
+        return inside.where(self, self.clip(min_val, max_val).detach())
+
+    def cumsum(self, dim: int) -> Tensor:
+        """Running sums along `dim`, as torch.cumsum (bool sums as int32); one reduce kernel
+        doing n*n additions along the axis (see tinygradlike/reductions.py).
+
+        >>> Tensor([1, 2, 3]).cumsum(0).numpy()
+        array([1, 3, 6], dtype=int32)
+        """
+        from tinygradlike import reductions
+
+        return reductions.cumsum(self, dim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        """The product over `dim` (None: all elements), as torch.prod; its gradient is exact with
+        zeros and negative values (a tree of multiplies, not exp(sum(log x))).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 0.0]]).prod(1).numpy()
+        array([2., 0.], dtype=float32)
+        """
+        from tinygradlike import reductions
+
+        return reductions.prod(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Whether any element over `dim` (int, tuple or None for all) is nonzero, as a bool tensor.
+
+        >>> Tensor([[0.0, 1.0], [0.0, 0.0]]).any(1).numpy()
+        array([ True, False])
+        """
+        from tinygradlike import reductions
+
+        return reductions.any_true(self, dim, keepdim)
+
+    def all(self, dim=None, keepdim: bool = False) -> Tensor:
+        """Whether every element over `dim` (int, tuple or None for all) is nonzero, as a bool tensor.
+
+        >>> Tensor([[1.0, 1.0], [0.0, 1.0]]).all(1).numpy()
+        array([ True, False])
+        """
+        from tinygradlike import reductions
+
+        return reductions.all_true(self, dim, keepdim)
+
+    def masked_fill(self, mask: Tensor, value: Scalar | Tensor) -> Tensor:
+        """`value` where the bool `mask` (broadcast to this shape) is True, self elsewhere, as
+        torch's masked_fill (out of place); the dtype stays self's.
+
+        >>> Tensor([1.0, 2.0]).masked_fill(Tensor([True, False]), 0.0).numpy()
+        array([0., 2.], dtype=float32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.masked_fill(self, mask, value)
+
+    def one_hot(self, num_classes: int = -1) -> Tensor:
+        """For an integer tensor: its shape plus a last axis of num_classes, 1 at each value, as
+        int32 (torch's F.one_hot; -1 reads the values to use max + 1).
+
+        >>> Tensor([0, 2]).one_hot(3).numpy()
+        array([[1, 0, 0],
+               [0, 0, 1]], dtype=int32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.one_hot(self, num_classes)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        """Values picked along `dim` by an integer `index` of the same rank, as torch.gather:
+        out[i][j] = self[index[i][j]][j] for dim=0. One reduce kernel; device indices out of
+        range give 0 (they are not checked).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, Tensor([[1], [0]])).numpy()
+        array([[2.],
+               [3.]], dtype=float32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        """A copy of self with src added at the positions `index` names along `dim`, as torch's
+        (out-of-place) scatter_add: self[index[i][j]][j] += src[i][j] for dim=0.
+
+        >>> Tensor.zeros(3).scatter_add(0, Tensor([0, 2, 0]), Tensor([1.0, 2.0, 3.0])).numpy()
+        array([4., 0., 2.], dtype=float32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.scatter_add(self, dim, index, src)
+
+    def split(self, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Views along `dim` of split_size each (the last smaller), or of the listed sizes, as torch.split.
+
+        >>> [t.tolist() for t in Tensor([1, 2, 3]).split(2)]
+        [[1, 2], [3]]
+        """
+        from tinygradlike import indexing
+
+        return indexing.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """`chunks` views along `dim` of ceil(n / chunks) each (fewer if n is small), as torch.chunk.
+
+        >>> [t.tolist() for t in Tensor([1, 2, 3, 4]).chunk(2)]
+        [[1, 2], [3, 4]]
+        """
+        from tinygradlike import indexing
+
+        return indexing.chunk(self, chunks, dim)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        """The last two axes' lower triangle (on and below the `diagonal`-th diagonal), 0 elsewhere.
+
+        >>> Tensor.ones(2, 2).tril().numpy()
+        array([[1., 0.],
+               [1., 1.]], dtype=float32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.triangle(self, diagonal, lower=True)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        """The last two axes' upper triangle (on and above the `diagonal`-th diagonal), 0 elsewhere.
+
+        >>> Tensor.ones(2, 2).triu(1).numpy()
+        array([[0., 1.],
+               [0., 0.]], dtype=float32)
+        """
+        from tinygradlike import indexing
+
+        return indexing.triangle(self, diagonal, lower=False)
+
+    def interpolate(self, size=None, scale_factor=None, mode: str = "nearest") -> Tensor:
+        """Nearest-neighbour resize of (N, C, L) or (N, C, H, W), as torch's F.interpolate default
+        mode (tinygrad's default is linear, which is not implemented: mode must be "nearest").
+
+        >>> Tensor([[[1.0, 2.0]]]).interpolate(scale_factor=2).numpy()
+        array([[[1., 1., 2., 2.]]], dtype=float32)
+        """
+        from tinygradlike import convolution
+
+        return convolution.interpolate(self, size, scale_factor, mode)
+
+    def conv2d(self, weight: Tensor, bias: Tensor | None = None, *, stride=1, padding=0, dilation=1,
+               groups: int = 1) -> Tensor:
+        """nn.conv2d(self, weight, bias, ...): weight (O, C/groups, kh, kw). The options are
+        keyword-only because tinygrad and torch order them differently.
+
+        >>> Tensor.ones(1, 1, 3, 3).conv2d(Tensor.ones(1, 1, 2, 2), padding=1).shape
+        (1, 1, 4, 4)
+        """
+        from tinygradlike import convolution
+
+        return convolution.conv2d(self, weight, bias, stride, padding, dilation, groups)
+
+    def conv_transpose2d(self, weight: Tensor, bias: Tensor | None = None, *, stride=1, padding=0,
+                         output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+        """nn.conv_transpose2d(self, weight, bias, ...): weight (C, O/groups, kh, kw); keyword-only options.
+
+        >>> Tensor.ones(1, 1, 2, 2).conv_transpose2d(Tensor.ones(1, 1, 2, 2), stride=2).shape
+        (1, 1, 4, 4)
+        """
+        from tinygradlike import convolution
+
+        return convolution.conv_transpose2d(self, weight, bias, stride, padding, output_padding, groups, dilation)
+
+    def max_pool2d(self, kernel_size=(2, 2), stride=None, *, padding=0, dilation=1) -> Tensor:
+        """nn.max_pool2d of this (N, C, H, W) tensor (tinygrad's default 2x2 kernel).
+
+        >>> Tensor([[[[1.0, 2.0], [3.0, 4.0]]]]).max_pool2d().item()
+        4.0
+        """
+        from tinygradlike import convolution
+
+        return convolution.max_pool2d(self, kernel_size, stride, padding, dilation)
+
+    def avg_pool2d(self, kernel_size=(2, 2), stride=None, *, padding=0, count_include_pad: bool = True) -> Tensor:
+        """nn.avg_pool2d of this (N, C, H, W) tensor (tinygrad's default 2x2 kernel).
+
+        >>> Tensor([[[[1.0, 2.0], [3.0, 4.0]]]]).avg_pool2d().item()
+        2.5
+        """
+        from tinygradlike import convolution
+
+        return convolution.avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 
 
 # (tracker or plain shape, movement, parameter) -> the moved tracker. Trackers are immutable and
@@ -1947,20 +2212,33 @@ class _LogSumExp:
 _BROADCAST: dict[tuple[int, ...], ShapeTracker] = {}
 
 
-_COUNTDOWNS: dict[tuple[int, int], Tensor] = {}
+_ARANGES: dict[tuple[int, int], Tensor] = {}
 
 
-def _countdown(n: int) -> Tensor:
-    """n, n-1, ..., 1 (int32) on the device, uploaded once per length and device: argmax inside a
-    jit step must upload nothing (a recording refuses host data)."""
+def device_arange(n: int) -> Tensor:
+    """0..n-1 (int32) on the device, uploaded once per length and device: argmax, indexing,
+    one-hot labels and causal masks compare with it, and a jit-recorded step must upload
+    nothing (a recording refuses host data)."""
     from tinygradlike.runtime import get_device
 
     key = (n, id(get_device()))
-    if key not in _COUNTDOWNS:
-        if len(_COUNTDOWNS) > 256:
-            _COUNTDOWNS.clear()
-        _COUNTDOWNS[key] = Tensor(np.arange(n, 0, -1, dtype=np.int32))
-    return _COUNTDOWNS[key]
+    if key not in _ARANGES:
+        if len(_ARANGES) > 256:
+            _ARANGES.clear()
+        _ARANGES[key] = Tensor(np.arange(n, dtype=np.int32))
+    return _ARANGES[key]
+
+
+def expand_ellipsis(key: tuple, shape: tuple[int, ...]) -> tuple:
+    """An index tuple with its Ellipsis (or the missing trailing dimensions) written out as full
+    slices, one per dimension not indexed otherwise (None adds a dimension, indexes none)."""
+    if sum(k is Ellipsis for k in key) > 1:
+        raise ValueError("an index can only have one Ellipsis (...)")
+    n_real = sum(k is not None and k is not Ellipsis for k in key)
+    if n_real > len(shape):
+        raise IndexError(f"too many indices ({n_real}) for a tensor of shape {shape}")
+    i = next((j for j, k in enumerate(key) if k is Ellipsis), len(key))
+    return key[:i] + (slice(None),) * (len(shape) - n_real) + key[i + 1:]
 
 
 def _filled(shape: tuple[int, ...], value: Scalar, dtype: DType) -> Tensor:
@@ -2024,17 +2302,27 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _own_dtype(value: Any) -> DType:
-    """The device type a lone number would get: bool, int32 or float32."""
+    """The device type a lone number would get: bool, int32 or float32 (torch: int64 for ints)."""
     if isinstance(value, (bool, np.bool_)):
         return dtypes.bool
     return dtypes.int32 if isinstance(value, (int, np.integer)) else dtypes.float32
 
 
 def _scalar_with(value: Any, tensor_dtype: DType) -> DType:
-    """The type of `tensor op number`: the number adapts to the tensor unless it needs a wider
-    kind (int tensor + 0.5 is float32, bool tensor + 2 is int32), as in torch."""
-    own = _own_dtype(value)
-    return tensor_dtype if tensor_dtype.is_float or own.priority <= tensor_dtype.priority else own
+    """The type of `tensor op number`: the number adapts to the tensor unless it is of a higher
+    category (int tensor + 0.5 is float32, bool tensor + 2 is int32; uint8 + 300 stays uint8 and
+    float16 * 0.1 float16), as in torch."""
+    return dtypes.result_type(tensor_dtype, _own_dtype(value))
+
+
+def _promote_tensors(a: Tensor, b: Tensor) -> DType:
+    """The type of `a op b` for tensors, as torch's: a 0-d tensor beside one with dimensions
+    counts as a number does (it widens only to a higher category: an int32 vector + a 0-d int64
+    tensor is int32, a float16 vector + a 0-d float64 is float16); otherwise the higher type."""
+    if (a.node.shape == ()) != (b.node.shape == ()):
+        dims, zero = (b, a) if a.node.shape == () else (a, b)
+        return dtypes.result_type(dims.dtype, zero.dtype)
+    return dtypes.promote(a.dtype, b.dtype)
 
 
 def _scalar_dtype(value: Any, other: Any) -> DType:
@@ -2042,11 +2330,15 @@ def _scalar_dtype(value: Any, other: Any) -> DType:
 
 
 def _check_scalar(value: Any, dtype: DType) -> Any:
-    """The number as a Python value, refused where it cannot be represented in `dtype`."""
+    """The number as a Python value, refused where it cannot be represented in `dtype` (int32,
+    int64); for uint8 an integer wraps modulo 256, as torch's uint8 tensor + 300."""
     value = value.item() if isinstance(value, np.generic) else value
-    if dtype == dtypes.int32 and not -(2**31) <= value < 2**31:
-        raise ValueError(f"the number {value} does not fit in int32, the device integer type; "
-                         f"use a float tensor (.float()) or a smaller number")
+    if dtype == dtypes.uint8 and isinstance(value, int):
+        return value % 256
+    low, high = dtype.limits
+    if dtype.is_int and not low <= value <= high:
+        raise ValueError(f"the number {value} does not fit in {dtype.name}; "
+                         f"use a float tensor (.float()), int64 (.long()) or a smaller number")
     return value
 
 
@@ -2064,15 +2356,20 @@ def _to_numpy(data: Any, dtype: Any) -> np.ndarray:
                         f"use a list, a number, a numpy array or a Tensor")
     if dtype is not None:
         target = dtypes.from_any(dtype).np
+    elif array.dtype == np.uint8 and isinstance(data, np.ndarray):
+        target = np.uint8  # bytes (images) stay bytes
     elif array.dtype.kind in "iu":
-        target = np.int32  # numpy's default int64 has no device type: narrow it (range-checked)
+        # numpy's default int64 (np.array([1, 2]), np.arange) narrows to the device default int32,
+        # as Python ints do (range-checked); int64 only when asked for
+        target = np.int32
     elif array.dtype == np.float64 and not isinstance(data, np.ndarray):
         target = np.float32  # Python floats: float32, the device default
     else:
-        target = dtypes.from_numpy(array.dtype).np  # float16, complex, ...: a clear ValueError
+        target = dtypes.from_numpy(array.dtype).np  # float16 and float64 kept; complex, ...: a clear ValueError
     if array.dtype.kind in "iu" and target == np.int32 and array.size and (
             array.max() > np.iinfo(np.int32).max or array.min() < np.iinfo(np.int32).min):
-        raise ValueError("integer data does not fit in int32, the device integer type")
+        raise ValueError("integer data does not fit in int32, the default device integer type; "
+                         "pass dtype=dtypes.int64")
     return np.asarray(array, dtype=target, order="C")  # (ascontiguousarray would make 0-d into 1-d)
 
 

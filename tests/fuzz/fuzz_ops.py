@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fuzz_ref import FLOATS, RV, OutputDerivative, Ref, _Round, Reject, floaty, promote, scalar_kind, scalar_value, sum_is_exact, ulp32, with_scalar
+from fuzz_ref import FLOATS, RV, OutputDerivative, Ref, _Round, Reject, floaty, promote, promote_values, scalar_kind, scalar_value, sum_is_exact, ulp32, with_scalar
 
 
 class Skip(Exception):
@@ -348,7 +348,7 @@ def _make_tensor_binary(kind: str, weight: float):
         return f"{n[0]} {SYMBOL[kind]} {n[1]}"
 
     def ref(R, a, p):
-        dt = promote(a[0].dtype, a[1].dtype)
+        dt = promote_values(a[0], a[1])
         x, y = R.convert(a[0], dt), R.convert(a[1], dt)
         return _arith(kind, R, x, y, dt)
 
@@ -421,7 +421,7 @@ def _make_ndarray_binary(kind: str, weight: float):
     def ref(R, a, p):
         arr = p["array"]
         b = R.leaf(arr.astype(np.int32) if arr.dtype == np.int64 else arr, False)
-        dt = promote(a[0].dtype, b.dtype)
+        dt = promote_values(a[0], b)
         x, y = R.convert(a[0], dt), R.convert(b, dt)
         return _arith(kind, R, *((x, y) if p["side"] == "right" else (y, x)), dt)
 
@@ -460,9 +460,7 @@ def _code_clip_tensor(n, p):
 def _ref_clip_tensor(R, a, p):
     # torch.clamp with tensor bounds (_clamp), in the promoted dtype of all three
     rest = list(a[1:])
-    dt = a[0].dtype
-    for b in rest:
-        dt = promote(dt, b.dtype)
+    dt = promote_values(*a)
     lo = R.convert(rest.pop(0), dt).t if p["has_lo"] else None
     hi = R.convert(rest.pop(0), dt).t if p["has_hi"] else None
     return R.out(_clamp(R.convert(a[0], dt).t, lo, hi), dt, exact=True)
@@ -503,7 +501,7 @@ def _ref_where(R, a, p):
     x = rest.pop(0) if form[0] == "t" else None
     y = rest.pop(0) if form[1] == "t" else None
     if x is not None and y is not None:
-        dt = promote(x.dtype, y.dtype)
+        dt = promote_values(x, y)
     elif x is not None:
         dt = with_scalar(x.dtype, p["y"])
     elif y is not None:

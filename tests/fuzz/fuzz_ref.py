@@ -67,6 +67,23 @@ def promote(*dts: str) -> str:
     return max(dts, key=RANK.__getitem__)
 
 
+def promote_values(*values: "RV") -> str:
+    """The result dtype of an op on these tensors, by torch's rule for 0-d tensors: a 0-d
+    operand widens the result only when it is of a higher kind (bool < int < float) than every
+    operand with dimensions; within a kind, the dimensioned operands decide (float32 vector with
+    a float64 0-d tensor: float32)."""
+    dimensioned = [v.dtype for v in values if len(v.shape) > 0]
+    zero_d = [v.dtype for v in values if len(v.shape) == 0]
+    if not dimensioned or not zero_d:
+        return promote(*(v.dtype for v in values))
+    higher, lower = promote(*dimensioned), promote(*zero_d)
+    if higher in FLOATS:
+        return higher
+    if higher == "bool" or lower in FLOATS:
+        return promote(higher, lower)
+    return higher
+
+
 def floaty(dt: str) -> str:
     return dt if dt in FLOATS else "float32"
 
