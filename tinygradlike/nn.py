@@ -11,15 +11,19 @@ moves between the two with `.numpy()` / `torch.from_numpy`.
 """
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from tinygradlike import state  # nn.state.get_parameters, safe_save, ...: tinygrad's names
+from tinygradlike import init  # nn.init, as torch.nn.init
+from tinygradlike import convolution
 from tinygradlike.dtypes import dtypes
 from tinygradlike.graph import Op
-from tinygradlike.tensor import Tensor, replayable
+from tinygradlike.tensor import Tensor, device_arange, replayable
 
 
 # ------------------------------------------------------------------------------ Module
@@ -229,7 +233,7 @@ def _assign(target: Tensor, array: np.ndarray) -> None:
     """Give `target` new values in place: modules and optimizers holding it see the change, and
     so does a jit recording, which keeps reading the same memory. Lazy results that read the old
     values keep them (Tensor.assign)."""
-    fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np).reshape(target.shape))  # keeps 0-d
+    fresh = Tensor(np.ascontiguousarray(array, dtype=target.dtype.np).reshape(target.shape), dtype=target.dtype)  # keeps 0-d, and int64
     target.grad = None
     if target.node.op is Op.BUFFER and target.node.buffer is not None:
         target.assign(fresh)
@@ -295,112 +299,170 @@ class Linear(Module):
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+    return convolution.pair(v)
 
 
-def windows(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int]) -> list[Tensor]:
+def windows(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> list[Tensor]:
     """The kh*kw strided slices of x (N, C, H, W) that a kernel position sees, each (N, C, OH, OW):
-    slice (i, j) holds x[n, c, i + s*oh, j + s*ow]. Pure views: no memory is copied.
+    slice (i, j) holds x[n, c, d*i + s*oh, d*j + s*ow]. Pure views: no memory is copied.
 
     >>> slices = nn.windows(Tensor.zeros(1, 1, 3, 3), (2, 2), (1, 1)); len(slices), slices[0].shape
     (4, (1, 1, 2, 2))
     """
-    (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-    if oh < 1 or ow < 1:
-        raise ValueError(f"a {kh}x{kw} window does not fit in an input of shape {x.shape}")
-    return [x[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] for i in range(kh) for j in range(kw)]
+    return convolution.windows(x, kernel, stride, dilation)
 
 
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
-           padding: int | Sequence[int] = 0) -> Tensor:
-    """2-D convolution (cross-correlation, as torch): x (N, C, H, W), weight (O, C, kh, kw).
+           padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation, as torch's F.conv2d): x (N, C, H, W), weight
+    (O, C/groups, kh, kw), with zero padding, stride, dilation and groups.
 
     im2col from movement ops: pad, take the kh*kw strided windows, stack them into a
-    (N*OH*OW, C*kh*kw) matrix (one kernel) and multiply by the flattened weight (one matmul).
-    Every step is an op with a gradient rule, so the convolution's gradient comes for free.
-    The result is (N, O, OH, OW).
+    (N*OH*OW, C*kh*kw) matrix (one kernel) and multiply by the flattened weight (one matmul;
+    a batch of `groups` matmuls with groups). Every step is an op with a gradient rule, so the
+    convolution's gradient comes for free. The result is (N, O, OH, OW).
 
     >>> nn.conv2d(Tensor.ones(1, 1, 3, 3), Tensor.ones(1, 1, 2, 2)).numpy()
     array([[[[4., 4.],
              [4., 4.]]]], dtype=float32)
     """
-    if x.ndim != 4 or weight.ndim != 4 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d needs x (N, C, H, W) and weight (O, C, kh, kw) with equal C, "
-                         f"got {x.shape} and {weight.shape}")
-    (ph, pw), (sh, sw) = _pair(padding), _pair(stride)
-    out_ch, in_ch, kh, kw = weight.shape
-    x = x.pad(((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    # channels last inside each window, so the stacked patches are already the im2col layout
-    patches = [w.permute(0, 2, 3, 1) for w in windows(x, (kh, kw), (sh, sw))]
-    n, oh, ow, _ = patches[0].shape
-    cols = Tensor.stack(*patches, dim=-1) if len(patches) > 1 else patches[0].unsqueeze(-1)
-    cols = cols.reshape(n * oh * ow, in_ch * kh * kw)  # (N*OH*OW, C*kh*kw), column = (c, i, j)
-    out = cols @ weight.reshape(out_ch, in_ch * kh * kw).T
-    if bias is not None:
-        out = out + bias
-    return out.reshape(n, oh, ow, out_ch).permute(0, 3, 1, 2)
+    return convolution.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
 class Conv2d(Module):
-    """2-D convolution (conv2d) with stride and zero padding; torch's init and weight layout
-    (out_channels, in_channels, kh, kw).
+    """2-D convolution (conv2d) with stride, zero padding, dilation and groups; torch's init and
+    weight layout (out_channels, in_channels/groups, kh, kw).
 
     >>> nn.Conv2d(1, 4, 3, padding=1)(Tensor.zeros(2, 1, 8, 8)).shape
     (2, 4, 8, 8)
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
-                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, bias: bool = True):
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0, bias: bool = True,
+                 dilation: int | Sequence[int] = 1, groups: int = 1):
         kh, kw = _pair(kernel_size)
-        self.stride, self.padding = _pair(stride), _pair(padding)
-        bound = 1 / math.sqrt(in_channels * kh * kw)
-        self.weight = _uniform((out_channels, in_channels, kh, kw), bound)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.stride, self.padding, self.dilation, self.groups = _pair(stride), _pair(padding), _pair(dilation), groups
+        bound = 1 / math.sqrt(in_channels // groups * kh * kw)
+        self.weight = _uniform((out_channels, in_channels // groups, kh, kw), bound)
         self.bias = _uniform((out_channels,), bound) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         o, c, kh, kw = self.weight.shape
-        return f"{c}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+        return (f"{c * self.groups}, {o}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+                + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+                + (f", groups={self.groups}" if self.groups != 1 else ""))
 
 
-def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None) -> Tensor:
-    """Max over kh*kw windows of x (N, C, H, W). Non-overlapping windows (stride == kernel) are
-    a reshape and one max reduce; other strides take the elementwise maximum of the windows.
-    stride defaults to the kernel size; rows and columns no window covers are dropped, as in torch.
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: int | Sequence[int] = 1,
+                     padding: int | Sequence[int] = 0, output_padding: int | Sequence[int] = 0, groups: int = 1,
+                     dilation: int | Sequence[int] = 1) -> Tensor:
+    """The transposed convolution, as torch's F.conv_transpose2d (same argument order): x
+    (N, C, H, W), weight (C, O/groups, kh, kw); the gradient of conv2d with respect to its input,
+    computed as a conv2d of the input spread out by the stride with the flipped kernel.
+
+    >>> nn.conv_transpose2d(Tensor.ones(1, 1, 2, 2), Tensor.ones(1, 1, 2, 2), stride=2).shape
+    (1, 1, 4, 4)
+    """
+    return convolution.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+class ConvTranspose2d(Module):
+    """conv_transpose2d as a layer (an upsampling convolution), with torch's weight layout
+    (in_channels, out_channels/groups, kh, kw) and init: U(-b, b), b = 1/sqrt(out_channels/groups*kh*kw).
+
+    >>> nn.ConvTranspose2d(4, 2, 2, stride=2)(Tensor.zeros(1, 4, 3, 3)).shape
+    (1, 2, 6, 6)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
+                 output_padding: int | Sequence[int] = 0, groups: int = 1, bias: bool = True,
+                 dilation: int | Sequence[int] = 1):
+        kh, kw = _pair(kernel_size)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"ConvTranspose2d: groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.stride, self.padding, self.output_padding = _pair(stride), _pair(padding), _pair(output_padding)
+        self.dilation, self.groups = _pair(dilation), groups
+        bound = 1 / math.sqrt(out_channels // groups * kh * kw)  # torch's fan_in is weight.shape[1] * kh * kw
+        self.weight = _uniform((in_channels, out_channels // groups, kh, kw), bound)
+        self.bias = _uniform((out_channels,), bound) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                self.groups, self.dilation)
+
+    def extra_repr(self) -> str:
+        c, o, kh, kw = self.weight.shape
+        return (f"{c}, {o * self.groups}, kernel_size=({kh}, {kw}), stride={self.stride}, padding={self.padding}, "
+                f"output_padding={self.output_padding}, groups={self.groups}, dilation={self.dilation}")
+
+
+def max_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1) -> Tensor:
+    """Max over kh*kw windows of x (N, C, H, W), as torch's F.max_pool2d. Non-overlapping windows
+    (stride == kernel) are a reshape and one max reduce; other strides take the elementwise
+    maximum of the windows. stride defaults to the kernel size; padding counts as -inf; rows and
+    columns no window covers are dropped, as in torch.
 
     >>> nn.max_pool2d(Tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), 2).numpy()
     array([[[[4.]]]], dtype=float32)
     """
-    kh, kw = _pair(kernel_size)
-    sh, sw = _pair(stride) if stride is not None else (kh, kw)
-    if (sh, sw) == (kh, kw):
-        n, c, h, w = x.shape
-        oh, ow = h // kh, w // kw
-        x = x[:, :, :oh * kh, :ow * kw]  # torch drops the rows and columns no window covers
-        return x.reshape(n, c, oh, kh, ow, kw).max(axis=(3, 5))
-    out = None
-    for window in windows(x, (kh, kw), (sh, sw)):
-        out = window if out is None else out.maximum(window)
-    return out
+    return convolution.max_pool2d(x, kernel_size, stride, padding, dilation)
 
 
 class MaxPool2d(Module):
-    """max_pool2d as a layer: kernel_size and stride (default: kernel_size) as there.
+    """max_pool2d as a layer: kernel_size, stride (default: kernel_size), padding and dilation as there.
 
     >>> nn.MaxPool2d(2)(Tensor.zeros(1, 1, 4, 4)).shape
     (1, 1, 2, 2)
     """
-    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None):
-        self.kernel_size, self.stride = kernel_size, stride
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1):
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
 
     def forward(self, x: Tensor) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}"
+
+
+def avg_pool2d(x: Tensor, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+               padding: int | Sequence[int] = 0, count_include_pad: bool = True) -> Tensor:
+    """Mean over kh*kw windows of x (N, C, H, W), as torch's F.avg_pool2d: stride defaults to the
+    kernel size, zero padding counts in the mean unless count_include_pad=False. One kernel.
+
+    >>> nn.avg_pool2d(Tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), 2).numpy()
+    array([[[[2.5]]]], dtype=float32)
+    """
+    return convolution.avg_pool2d(x, kernel_size, stride, padding, count_include_pad)
+
+
+class AvgPool2d(Module):
+    """avg_pool2d as a layer: kernel_size, stride (default: kernel_size), padding and
+    count_include_pad as there.
+
+    >>> nn.AvgPool2d(2)(Tensor.ones(1, 1, 4, 4)).numpy().ravel().tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
+                 padding: int | Sequence[int] = 0, count_include_pad: bool = True):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -623,18 +685,7 @@ def _one_hot(labels: Tensor, classes_range: Tensor) -> Tensor:
     return (labels.reshape(-1, 1) == classes_range.reshape(1, -1)).cast(dtypes.float32)
 
 
-_aranges: dict[tuple[int, int], Tensor] = {}
-
-
-def _arange(n: int) -> Tensor:
-    """0..n-1 on the device, uploaded once per device: a training step uploads no host data
-    but its batch (and jit refuses uploads inside a recorded step)."""
-    from tinygradlike.runtime import get_device
-
-    key = (n, id(get_device()))
-    if key not in _aranges:
-        _aranges[key] = Tensor.arange(n)
-    return _aranges[key]
+_arange = device_arange  # 0..n-1 kept on the device: a step uploads no host data but its batch
 
 
 def cross_entropy(logits: Tensor, labels: Tensor | np.ndarray, reduction: str = "mean",
@@ -722,3 +773,437 @@ def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     0.5
     """
     return (logits.argmax(axis=1) == labels).cast(dtypes.float32).mean()
+
+
+# ------------------------------------------------------------------------------ normalization, embedding, attention
+
+def _last_axes(x: Tensor, normalized_shape: int | Sequence[int], what: str) -> tuple[int, ...]:
+    """The axes of x that `normalized_shape` names: its last len(normalized_shape) dimensions."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or tuple(x.shape[x.ndim - len(shape):]) != shape or len(shape) > x.ndim:
+        raise ValueError(f"{what} over normalized_shape {shape} needs an input ending in {shape}, got {x.shape}")
+    return tuple(range(x.ndim - len(shape), x.ndim))
+
+
+def _standardize(x: Tensor, axes: tuple[int, ...], eps: float) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over `axes`, with the biased variance, as torch's norms.
+    Centred before squaring (not E[x^2] - E[x]^2): one reduce more, no cancellation."""
+    x = x._float()
+    centered = x - x.mean(axes, keepdim=True)
+    return centered * (centered.square().mean(axes, keepdim=True) + eps).rsqrt()
+
+
+@replayable
+def _layer_norm(x: Tensor, axes: tuple[int, ...], weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    out = _standardize(x, axes, eps)
+    out = out if weight is None else out * weight
+    return out if bias is None else out + bias
+
+
+def layer_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalize over the last dimensions (those of `normalized_shape`) to mean 0 and variance 1
+    (biased, eps added), then scale by weight and shift by bias (both of normalized_shape), as
+    torch's F.layer_norm. Three kernels: the mean, the variance, the output.
+
+    >>> nn.layer_norm(Tensor([[1.0, 3.0]]), 2).numpy().round(4)
+    array([[-1.,  1.]], dtype=float32)
+    """
+    return _layer_norm(x, _last_axes(x, normalized_shape, "layer_norm"), weight, bias, float(eps))
+
+
+class LayerNorm(Module):
+    """layer_norm as a layer, with torch's parameters: weight (ones) and bias (zeros) of
+    normalized_shape when elementwise_affine (bias=False drops the bias).
+
+    >>> nn.LayerNorm(2)(Tensor([[1.0, 3.0], [2.0, 2.0]])).numpy().round(4)
+    array([[-1.,  1.],
+           [ 0.,  0.]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True):
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.weight = _filled_parameter(self.normalized_shape, 1.0) if elementwise_affine else None
+        self.bias = _filled_parameter(self.normalized_shape, 0.0) if elementwise_affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
+def _filled_parameter(shape: tuple[int, ...], value: float) -> Tensor:
+    return Tensor(np.full(shape, value, np.float32), requires_grad=True)
+
+
+@replayable
+def _group_norm(x: Tensor, groups: int, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    out = _standardize(x.reshape(x.shape[0], groups, -1), (2,), eps).reshape(x.shape)
+    per_channel = (1, -1) + (1,) * (x.ndim - 2)
+    out = out if weight is None else out * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Split the channels of x (N, C, ...) into num_groups groups and normalize each group of each
+    sample (over its channels and positions) to mean 0 and variance 1, then scale and shift per
+    channel by weight and bias (C,), as torch's F.group_norm.
+
+    >>> nn.group_norm(Tensor([[1.0, 3.0, 5.0, 5.0]]), 2).numpy().round(4)
+    array([[-1.,  1.,  0.,  0.]], dtype=float32)
+    """
+    if x.ndim < 2 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm needs input (N, C, ...) with C divisible by num_groups={num_groups}, got {x.shape}")
+    return _group_norm(x, num_groups, weight, bias, float(eps))
+
+
+class GroupNorm(Module):
+    """group_norm as a layer, with torch's parameters: weight (ones) and bias (zeros) of
+    num_channels when affine.
+
+    >>> nn.GroupNorm(1, 2)(Tensor([[1.0, 3.0]])).numpy().round(4)
+    array([[-1.,  1.]], dtype=float32)
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.weight = _filled_parameter((num_channels,), 1.0) if affine else None
+        self.bias = _filled_parameter((num_channels,), 0.0) if affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}) needs input (N, {self.num_channels}, ...), "
+                             f"got {x.shape}")
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.weight is not None}"
+
+
+@replayable
+def _rms_norm(x: Tensor, axes: tuple[int, ...], weight: Tensor | None, eps: float) -> Tensor:
+    x = x._float()
+    out = x * (x.square().mean(axes, keepdim=True) + eps).rsqrt()
+    return out if weight is None else out * weight
+
+
+def rms_norm(x: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+             eps: float | None = None) -> Tensor:
+    """x / sqrt(mean(x**2) + eps) over the last dimensions (those of normalized_shape), times
+    weight, as torch's F.rms_norm; eps None means float32's machine epsilon, as torch. Two
+    kernels: the mean square, the output.
+
+    >>> nn.rms_norm(Tensor([[3.0, 4.0]]), 2, eps=0.0).numpy().round(4)
+    array([[0.8485, 1.1314]], dtype=float32)
+    """
+    eps = float(np.finfo(np.float32).eps) if eps is None else float(eps)
+    return _rms_norm(x, _last_axes(x, normalized_shape, "rms_norm"), weight, eps)
+
+
+class RMSNorm(Module):
+    """rms_norm as a layer, with torch's parameter: weight (ones) of normalized_shape when
+    elementwise_affine.
+
+    >>> nn.RMSNorm(2, eps=0.0)(Tensor([[1.0, 1.0]])).numpy()
+    array([[1., 1.]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float | None = None, elementwise_affine: bool = True):
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.weight = _filled_parameter(self.normalized_shape, 1.0) if elementwise_affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
+def embedding(indices: Tensor | np.ndarray, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """The rows of weight (num_embeddings, dim) at `indices` (int32, any shape): a result of shape
+    indices.shape + (dim,), as torch's F.embedding. The gradient flows to weight (rows used
+    twice add up), except to row padding_idx, as torch.
+
+    A one-hot matrix (a comparison with 0..num_embeddings-1) times the weight: two kernels (the
+    one-hot matrix, then the matmul), and the weight's gradient is the one-hot matrix transposed
+    times the upstream gradient, a matmul again. A select-and-sum (where + sum over the rows) is
+    one kernel fewer each way, but a reduce kernel: on PoCL it was 3x slower for 768 lookups in
+    16 x 64 and 50x slower for 2048 in 512 x 128 (forward and backward: 0.94 vs 0.30 ms,
+    139 vs 2.8 ms). Indices given as host data are checked here (an IndexError); indices on the
+    device out of range give NaN rows instead of a wait for them.
+
+    >>> nn.embedding(Tensor([[2, 0]]), Tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])).numpy()
+    array([[[4., 5.],
+            [0., 1.]]], dtype=float32)
+    """
+    if weight.ndim != 2:
+        raise ValueError(f"embedding needs a weight (num_embeddings, dim), got shape {weight.shape}")
+    vocab = weight.shape[0]
+    if not isinstance(indices, Tensor):
+        host = np.asarray(indices)
+        if host.dtype.kind not in "iu":
+            raise TypeError(f"embedding indices must be integers, got {host.dtype}")
+        bad = host[(host < 0) | (host >= vocab)]
+        if bad.size:
+            raise IndexError(f"embedding index {bad.flat[0]} is out of range for {vocab} embeddings")
+        indices = Tensor(host.astype(np.int32))
+    if indices.dtype.is_float or indices.dtype == dtypes.bool:
+        raise TypeError(f"embedding indices must be an integer tensor, got {indices.dtype.name}")
+    if padding_idx is not None:
+        if not -vocab <= padding_idx < vocab:
+            raise ValueError(f"padding_idx {padding_idx} is out of range for {vocab} embeddings")
+        padding_idx %= vocab
+    rows = _embedding(indices.reshape(-1), weight, _arange(vocab), padding_idx)
+    return rows.reshape(*indices.shape, weight.shape[1])
+
+
+@replayable
+def _embedding(flat: Tensor, weight: Tensor, vocab_range: Tensor, padding_idx: int | None) -> Tensor:
+    vocab = weight.shape[0]
+    if padding_idx is not None:  # the padding row is read, but no gradient reaches it
+        weight = (vocab_range == padding_idx).reshape(vocab, 1).where(weight.detach(), weight)
+    rows = _one_hot(flat, vocab_range).cast(weight.dtype) @ weight
+    return ((flat >= 0) * (flat < vocab)).reshape(-1, 1).where(rows, math.nan)  # the matmul's epilogue
+
+
+class Embedding(Module):
+    """A table of num_embeddings vectors of embedding_dim, looked up by int32 index tensors of any
+    shape (embedding); weight initialized N(0, 1) as torch, the padding_idx row zero.
+
+    >>> nn.Embedding(10, 3)(Tensor([[1, 2], [3, 4]])).shape
+    (2, 2, 3)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None):
+        values = Tensor._rng.standard_normal((num_embeddings, embedding_dim)).astype(np.float32)
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"padding_idx {padding_idx} is out of range for {num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+            values[padding_idx] = 0
+        self.padding_idx = padding_idx
+        self.weight = Tensor(values, requires_grad=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return embedding(x, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        vocab, dim = self.weight.shape
+        return f"{vocab}, {dim}" + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
+
+
+def causal_mask(rows: int, cols: int) -> Tensor:
+    """The (rows, cols) bool mask that lets query i see keys 0..i (torch's is_causal: the lower
+    triangle, aligned at the top left). Compared from 0..n-1 kept on the device, so a training
+    step uploads nothing for it and a jit recording can replay it.
+
+    >>> nn.causal_mask(2, 3).numpy()
+    array([[ True, False, False],
+           [ True,  True, False]])
+    """
+    return _arange(rows).reshape(rows, 1) >= _arange(cols).reshape(1, cols)
+
+
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None) -> Tensor:
+    """softmax(q @ k^T * scale + mask) @ v, as torch's F.scaled_dot_product_attention: q (..., L, E),
+    k (..., S, E), v (..., S, Ev) -> (..., L, Ev), leading dimensions broadcast. scale defaults to
+    1/sqrt(E). attn_mask broadcasts to (..., L, S): a bool mask keeps the scores where True, a
+    float mask is added to them; is_causal masks key j > query i (not with attn_mask, as torch).
+    dropout_p drops attention weights (always: as torch's functional form, the caller decides
+    when). Five kernels: the scores with scale and mask, their max, the sum of exponentials, the
+    weights, and their product with v (the last matmul's operand must be memory).
+
+    >>> q = Tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> nn.scaled_dot_product_attention(q, q, q, is_causal=True).numpy().round(4)
+    array([[[1.    , 0.    ],
+            [0.3302, 0.6698]]], dtype=float32)
+    """
+    return _attention(q, k, v, attn_mask, dropout_p, is_causal, scale)[0]
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None, dropout_p: float, is_causal: bool,
+               scale: float | None) -> tuple[Tensor, Tensor]:
+    """(output, attention weights) of scaled_dot_product_attention."""
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2 or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention needs q (..., L, E), k (..., S, E) and v (..., S, Ev), "
+                         f"got {q.shape}, {k.shape} and {v.shape}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("attention takes is_causal=True or an attn_mask, not both (as torch): "
+                         "combine them into one mask, e.g. nn.causal_mask(L, S) * mask")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    rows, cols = q.shape[-2], k.shape[-2]
+    if is_causal:
+        attn_mask = causal_mask(rows, cols)
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    weights = _attention_weights(q, k, attn_mask, scale)
+    if dropout_p:
+        weights = dropout(weights, dropout_p)
+    return weights @ v, weights
+
+
+@replayable
+def _attention_weights(q: Tensor, k: Tensor, mask: Tensor | None, scale: float) -> Tensor:
+    scores = (q @ k.transpose(-2, -1)) * scale  # the scale and the mask are the matmul's epilogue
+    if mask is not None:
+        scores = mask.where(scores, -math.inf) if mask.dtype == dtypes.bool else scores + mask
+    return scores.softmax(-1)
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention with torch's parameters and layout: in_proj_weight (3E, E) holding the
+    query, key and value projections, in_proj_bias (3E,), out_proj a Linear(E, E), so torch's
+    state dict loads as it is. Call it as torch's: mha(query, key, value, key_padding_mask=None,
+    need_weights=True, attn_mask=None, average_attn_weights=True, is_causal=False) returns
+    (output, weights), weights None unless need_weights (they cost no kernel if never read).
+
+    As torch: inputs (L, N, E) unless batch_first, where they are (N, L, E); (L, E) unbatched;
+    a bool attn_mask (L, S) or (N*num_heads, L, S) or key_padding_mask (N, S) marks with True the
+    keys NOT to attend to (the opposite of scaled_dot_product_attention's), a float one is added;
+    dropout applies to the weights while training. is_causal=True without an attn_mask applies
+    the causal mask (torch asks for the mask too).
+
+    >>> mha = nn.MultiheadAttention(4, 2, batch_first=True); x = Tensor.randn(3, 5, 4)
+    >>> out, weights = mha(x, x, x); out.shape, weights.shape
+    ((3, 5, 4), (3, 5, 5))
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 batch_first: bool = False):
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim ({embed_dim}) must be divisible by num_heads ({num_heads})")
+        self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
+        self.in_proj_weight = init.xavier_uniform_(Tensor.zeros(3 * embed_dim, embed_dim, requires_grad=True))
+        self.in_proj_bias = Tensor.zeros(3 * embed_dim, requires_grad=True) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def __call__(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None,
+                 **kwargs: Any) -> tuple[Tensor, Tensor | None]:
+        return self.forward(query, key, value, **kwargs)
+
+    def forward(self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None,
+                key_padding_mask: Tensor | None = None, need_weights: bool = True,
+                attn_mask: Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        """(output, weights) for query attending to key and value (key and value default to query:
+        self-attention, whose three projections are then one matmul). weights are averaged over
+        the heads (N, L, S) unless average_attn_weights=False (N, num_heads, L, S).
+
+        >>> mha = nn.MultiheadAttention(2, 1); x = Tensor.zeros(4, 1, 2)
+        >>> [t.shape for t in mha.forward(x, need_weights=True)]
+        [(4, 1, 2), (1, 4, 4)]
+        """
+        key = query if key is None else key
+        value = key if value is None else value
+        unbatched, batch_axis = query.ndim == 2, 0 if self.batch_first else 1
+        if unbatched:
+            query, key, value = (t.unsqueeze(batch_axis) for t in (query, key, value))
+        if not self.batch_first:  # (L, N, E) -> (N, L, E)
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        q, k, v = self._project(query, key, value)
+        mask = self._merged_mask(attn_mask, key_padding_mask, q.shape[0], q.shape[2], k.shape[2])
+        out, weights = _attention(q, k, v, mask, self.dropout if self.training else 0.0,
+                                  is_causal and mask is None, None)
+        n, heads, length, head_dim = out.shape
+        out = self.out_proj(out.permute(0, 2, 1, 3).reshape(n, length, heads * head_dim))
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        if unbatched:
+            out = out.squeeze(batch_axis)
+        if not need_weights:
+            return out, None
+        weights = weights.mean(axis=1) if average_attn_weights else weights
+        return out, (weights.squeeze(0) if unbatched else weights)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v as (N, heads, length, head_dim)."""
+        e, w, b = self.embed_dim, self.in_proj_weight, self.in_proj_bias
+        if key is query and value is query:
+            qkv = query.linear(w.T, b)  # one matmul for all three; q, k, v are views of it
+            projected = [qkv[..., i * e:(i + 1) * e] for i in range(3)]
+        else:
+            projected = [x.linear(w[i * e:(i + 1) * e].T, None if b is None else b[i * e:(i + 1) * e])
+                         for i, x in enumerate((query, key, value))]
+        heads = self.num_heads
+        return tuple(p.reshape(p.shape[0], p.shape[1], heads, e // heads).permute(0, 2, 1, 3) for p in projected)
+
+    def _merged_mask(self, attn_mask: Tensor | None, key_padding_mask: Tensor | None, n: int, rows: int,
+                     cols: int) -> Tensor | None:
+        """torch's two masks (True = do not attend, or added floats) as one mask in
+        scaled_dot_product_attention's meaning, broadcastable to (N, heads, L, S)."""
+        merged = None
+        for mask, shape in ((attn_mask, None), (key_padding_mask, (n, 1, 1, cols))):
+            if mask is None:
+                continue
+            if shape is None:  # (L, S) or (N*heads, L, S)
+                shape = (rows, cols) if mask.ndim == 2 else (n, self.num_heads, rows, cols)
+            mask = mask.reshape(shape)
+            bias = mask.where(-math.inf, 0.0) if mask.dtype == dtypes.bool else mask
+            merged = bias if merged is None else merged + bias
+        return merged
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+
+# ------------------------------------------------------------------------------ gradient clipping
+
+def clip_grad_norm_(parameters: Tensor | Sequence[Tensor], max_norm: float, norm_type: float = 2.0) -> Tensor:
+    """Scale the gradients of `parameters` together so that their total norm (the norm of all
+    their elements as one vector; norm_type inf: the largest magnitude) is at most max_norm, as
+    torch: each gradient is multiplied by min(1, max_norm / (total + 1e-6)). Returns the total
+    norm before clipping, a 0-d Tensor. Nothing waits: the norm and the scale are lazy, computed
+    on the device with the gradients they scale (no read per parameter); parameters without a
+    gradient are skipped.
+
+    >>> w = Tensor([3.0, 4.0], requires_grad=True); w.grad = Tensor([3.0, 4.0])
+    >>> nn.clip_grad_norm_([w], 1.0).item(), w.grad.numpy().round(4)
+    (5.0, array([0.6, 0.8], dtype=float32))
+    """
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return Tensor.full((), 0.0)
+    norm_type = float(norm_type)
+    # one reduce per gradient, joined by elementwise ops that fuse into a single last kernel
+    if norm_type == math.inf:
+        total = functools.reduce(Tensor.maximum, [g.abs().max() for g in grads])
+    else:
+        total = functools.reduce(Tensor.add, [g.abs().pow(norm_type).sum() for g in grads]).pow(1 / norm_type)
+    scale = (max_norm / (total.detach() + 1e-6)).minimum(1.0)
+    for p in params:
+        if p.grad is not None:
+            p.grad = p.grad * scale
+    return total
+
+
+def clip_grad_value_(parameters: Tensor | Sequence[Tensor], clip_value: float) -> None:
+    """Clamp every gradient of `parameters` to [-clip_value, clip_value] (lazily), as torch.
+
+    >>> w = Tensor([1.0, 1.0], requires_grad=True); w.grad = Tensor([-3.0, 0.5])
+    >>> nn.clip_grad_value_([w], 1.0); w.grad.numpy()
+    array([-1. ,  0.5], dtype=float32)
+    """
+    for p in [parameters] if isinstance(parameters, Tensor) else parameters:
+        if p.grad is not None:
+            p.grad = p.grad.clip(-clip_value, clip_value)
+
+
+class _Utils:
+    """nn.utils, as torch.nn.utils: the gradient clipping functions."""
+    clip_grad_norm_ = staticmethod(clip_grad_norm_)
+    clip_grad_value_ = staticmethod(clip_grad_value_)
+
+
+utils = _Utils()
