@@ -142,3 +142,76 @@ def test_loading_never_unpickles_an_object_array_inside_an_npz(tmp_path):
 def test_a_missing_file_is_a_value_error_with_its_name(tmp_path):
     with pytest.raises(ValueError, match="nothere.npz"):
         load_state(tmp_path / "nothere.npz")
+
+
+# ------------------------------------------------------------------------------ tinygrad's names
+# What tinygrad's docs say: get_state_dict(obj) names every Tensor reachable through attributes,
+# list/tuple items and dict entries ("l1.weight"); get_parameters(obj) is its values;
+# safe_save(tensors, fn, metadata) writes a safetensors file; safe_load(fn) reads it as Tensors.
+
+class Net:
+    def __init__(self):
+        self.l1 = nn.Linear(4, 5)
+        self.l2 = nn.Linear(5, 6)
+
+
+def test_get_state_dict_names_tensors_by_attribute_path_as_tinygrads_docs_show():
+    assert list(nn.state.get_state_dict(Net())) == ["l1.weight", "l1.bias", "l2.weight", "l2.bias"]
+
+
+def test_get_state_dict_walks_lists_and_dicts_by_index_and_key():
+    a, b, c = Tensor([1.0]), Tensor([2.0]), Tensor([3.0])
+    found = nn.state.get_state_dict({"blocks": [a, {"x": b}], "head": (c,), "n": 3, "skip": None})
+    assert list(found) == ["blocks.0", "blocks.1.x", "head.0"]
+    assert found["blocks.1.x"] is b
+
+
+def test_get_state_dict_of_our_module_is_its_state_dict():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm(3))
+    found = nn.state.get_state_dict(model)
+    assert list(found) == list(model.state_dict())
+    assert all(found[k] is v for k, v in model.state_dict().items())
+
+
+def test_get_state_dict_ends_on_a_structure_that_refers_to_itself():
+    net = Net()
+    net.me = net
+    assert len(nn.state.get_state_dict(net)) == 4
+
+
+def test_get_parameters_lists_the_tensors_of_get_state_dict_in_order():
+    net = Net()
+    assert nn.state.get_parameters(net) == [net.l1.weight, net.l1.bias, net.l2.weight, net.l2.bias]
+
+
+def test_safe_save_writes_a_file_the_safetensors_package_reads_with_its_metadata(tmp_path):
+    st = pytest.importorskip("safetensors")
+    from safetensors.numpy import load_file
+
+    net = Net()
+    path = tmp_path / "net.safetensor"  # tinygrad's examples use this extension: any is accepted
+    nn.state.safe_save(nn.state.get_state_dict(net), path, metadata={"step": "7"})
+    for name, array in load_file(str(path)).items():
+        np.testing.assert_array_equal(array, nn.state.get_state_dict(net)[name].numpy())
+    with st.safe_open(str(path), "np") as f:
+        assert f.metadata() == {"step": "7"}
+
+
+def test_safe_load_gives_tensors_that_load_into_a_module(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    Tensor.manual_seed(0)
+    source = Net()
+    st.save_file({k: v.numpy() for k, v in nn.state.get_state_dict(source).items()}, str(tmp_path / "w.safetensors"))
+    loaded = nn.state.safe_load(tmp_path / "w.safetensors")
+    assert all(isinstance(t, Tensor) for t in loaded.values())
+    target = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 6))
+    target.load_state_dict({k.replace("l1", "0").replace("l2", "1"): v for k, v in loaded.items()})
+    x = Tensor(np.ones((1, 4), np.float32))
+    np.testing.assert_array_equal(target(x).numpy(), source.l2(source.l1(x)).numpy())
+
+
+def test_safe_load_of_a_broken_file_is_a_value_error_naming_it(tmp_path):
+    path = tmp_path / "broken.safetensor"
+    path.write_bytes(b"\x01\x02")
+    with pytest.raises(ValueError, match="broken.safetensor is not a valid safetensors file"):
+        nn.state.safe_load(path)

@@ -1,4 +1,5 @@
-"""Data sets for the training job: the bundled handwritten digits, and MNIST from a local file.
+"""Data sets for the training jobs: the bundled handwritten digits, MNIST from a local file, and
+minGPT's sorting task (generated, nothing to download); and `batches`, to cut arrays into batches.
 
 Everything here is numpy on the host; the training loop uploads one batch at a time. Files
 are read without pickle (`np.load(..., allow_pickle=False)`, idx parsed by hand), and a file
@@ -11,7 +12,7 @@ import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -189,17 +190,122 @@ def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
     return (x.astype(np.float32) / np.float32(scale))[:, None, :, :]
 
 
-def batches(n: int, batch_size: int, rng: np.random.Generator, drop_last: bool = True) -> Iterator[np.ndarray]:
-    """Index arrays of shuffled batches. Dropping the short last batch keeps every step the same
-    shape, so the kernels compiled for the first step serve all the others. Every index
-    appears at most once (exactly once without drop_last).
+def batches(data: int | np.ndarray | Sequence[np.ndarray], batch_size: int, rng: np.random.Generator | None = None,
+            drop_last: bool = True, *, shuffle: bool = True, seed: int | None = None,
+            tensors: bool = False) -> Iterator[Any]:
+    """Batches of `data`, a DataLoader for arrays: `data` is a count n (then each batch is an
+    index array into range(n)), one array, or a tuple of arrays of the same length (then each
+    batch is a tuple of their rows), cut along the first axis. Shuffled by `rng` (default: a
+    generator seeded with `seed`) unless shuffle=False; tensors=True gives Tensors instead of
+    numpy arrays. Dropping the short last batch keeps every step the same shape, so the
+    kernels compiled for the first step serve all the others. Every row appears at most once
+    (exactly once without drop_last).
 
     >>> [len(b) for b in batches(5, 2, np.random.default_rng(0))]
     [2, 2]
     >>> [len(b) for b in batches(5, 2, np.random.default_rng(0), drop_last=False)]
     [2, 2, 1]
+    >>> x, y = np.arange(6).reshape(3, 2), np.array([0, 1, 2])
+    >>> [tuple(b.tolist() for b in batch) for batch in batches((x, y), 2, shuffle=False, drop_last=False)]
+    [([[0, 1], [2, 3]], [0, 1]), ([[4, 5]], [2])]
+    >>> next(batches(y, 2, seed=0, tensors=True))
+    Tensor([...], dtype=int32, ...)
     """
-    order = rng.permutation(n)
+    arrays = None if isinstance(data, (int, np.integer)) else (data if isinstance(data, (tuple, list)) else (data,))
+    n = int(data) if arrays is None else _common_length(arrays)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if shuffle:
+        order = (rng if rng is not None else np.random.default_rng(seed)).permutation(n)
+    else:
+        order = np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        yield order[start:start + batch_size]
+        idx = order[start:start + batch_size]
+        if arrays is None:
+            yield idx
+        else:
+            rows = tuple(_rows(a, idx, tensors) for a in arrays)
+            yield rows if isinstance(data, (tuple, list)) else rows[0]
+
+
+def _common_length(arrays: Sequence[np.ndarray]) -> int:
+    lengths = {len(a) for a in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"batches needs arrays of the same length, got lengths {[len(a) for a in arrays]}")
+    return lengths.pop()
+
+
+def _rows(array: np.ndarray, idx: np.ndarray, tensors: bool) -> Any:
+    rows = np.asarray(array)[idx]
+    if not tensors:
+        return rows
+    from tinygradlike.tensor import Tensor
+
+    return Tensor(rows.astype(np.int32) if rows.dtype == np.int64 else rows)  # int32: the device's integer
+
+
+# ----------------------------------------------------------------------------------- sorting
+
+@dataclass(frozen=True)
+class SortingTask:
+    """minGPT's sorting demo as arrays: read `length` digits from a vocabulary of `digits`, then
+    write them sorted. x rows are the 2*length-1 tokens a model reads (the input, then the
+    sorted answer shifted right: teacher forcing), y rows the `length` tokens it must predict
+    at the last `length` positions (the sorted input). Held-out sequences never appear in
+    training.
+
+    >>> task = load_sorting(length=3, digits=3); task.x_train[0], task.y_train[0]
+    (array([0, 2, 0, 0, 0], dtype=int32), array([0, 0, 2], dtype=int32))
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    length: int
+    digits: int
+
+    @property
+    def name(self) -> str:
+        """A short description, for reports.
+
+        >>> load_sorting(length=3, digits=2).name
+        'sorting 3 digits of 2'
+        """
+        return f"sorting {self.length} digits of {self.digits}"
+
+    def __repr__(self) -> str:
+        return f"SortingTask({self.name}: {len(self.x_train)} train, {len(self.x_test)} held out)"
+
+
+def load_sorting(length: int = 6, digits: int = 3, test_fraction: float = 0.25, max_sequences: int = 20000,
+                 split_seed: int = 0) -> SortingTask:
+    """Every sequence of `length` digits in [0, digits) (or, past max_sequences, that many drawn
+    without repeats), split into train and held-out by a seeded shuffle. Nothing to download.
+
+    >>> load_sorting()
+    SortingTask(sorting 6 digits of 3: 547 train, 182 held out)
+    """
+    rng = np.random.default_rng(split_seed)
+    if digits ** length <= max_sequences:  # Python ints: no overflow however large the space
+        codes = rng.permutation(digits ** length)
+        inputs = (codes[:, None] // digits ** np.arange(length - 1, -1, -1)[None, :] % digits).astype(np.int32)
+    else:
+        inputs = _distinct_rows(rng, digits, length, max_sequences)
+    count = len(inputs)
+    answers = np.sort(inputs, axis=1)
+    tokens = np.concatenate([inputs, answers[:, :-1]], axis=1)
+    n_test = int(round(count * test_fraction))
+    return SortingTask(tokens[n_test:], answers[n_test:], tokens[:n_test], answers[:n_test], length, digits)
+
+
+def _distinct_rows(rng: np.random.Generator, digits: int, length: int, count: int) -> np.ndarray:
+    """`count` different random rows of `length` digits, in the order drawn (the space is far
+    larger than count, so a few draws suffice)."""
+    rows = np.zeros((0, length), np.int32)
+    while len(rows) < count:
+        rows = np.concatenate([rows, rng.integers(0, digits, (count, length), dtype=np.int32)])
+        _, first = np.unique(rows, axis=0, return_index=True)
+        rows = rows[np.sort(first)]
+    return rows[:count]

@@ -698,3 +698,4 @@ class RMSprop(Optimizer):
             direction = momentum * state["momentum_buffer"] + direction
             pairs.append((state["momentum_buffer"], direction))
         return p - group.lr_tensor * direction, pairs
+from tinygradlike import lr_scheduler  # noqa: E402  (optim.lr_scheduler, as torch.optim.lr_scheduler; it imports Optimizer from here)

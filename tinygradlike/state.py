@@ -8,6 +8,9 @@ The safetensors format (https://github.com/huggingface/safetensors) is simple en
 by hand: an 8-byte little-endian header length N, N bytes of JSON
 {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}},
 then the raw little-endian bytes of every tensor, back to back.
+
+tinygrad's names work too, meaning what they mean there (and reachable as `nn.state`):
+get_state_dict(obj), get_parameters(obj), safe_save(tensors, path), safe_load(path).
 """
 from __future__ import annotations
 
@@ -198,3 +201,87 @@ def _decode_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _host_array(value: Any) -> np.ndarray:
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+# ------------------------------------------------------------------------------ tinygrad's names
+
+def get_state_dict(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Every Tensor reachable from `obj` by name, as tinygrad's nn.state.get_state_dict: through
+    attributes ("l1.weight"), list and tuple items ("layers.0.weight") and dict entries, in the
+    order they were set. A Module of ours contributes its state_dict() names (a Sequential's
+    layers are "0", "1", ..., as in torch). The walk keeps its own stack and visits each object
+    once, so deep or self-referencing structures end.
+
+    >>> class Net:
+    ...     def __init__(self):
+    ...         self.l1, self.l2 = nn.Linear(4, 5), nn.Linear(5, 6)
+    >>> list(nn.state.get_state_dict(Net()))
+    ['l1.weight', 'l1.bias', 'l2.weight', 'l2.bias']
+    """
+    from tinygradlike.nn import Module
+    from tinygradlike.tensor import Tensor
+
+    found: dict[str, Any] = {}
+    seen: set[int] = set()
+    stack: list[tuple[str, Any]] = [(prefix, obj)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, Tensor):
+            found.setdefault(name.strip("."), value)
+            continue
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Module):
+            children = list(value.state_dict().items())
+        elif hasattr(value, "_asdict"):  # a namedtuple: by field name
+            children = list(value._asdict().items())
+        elif isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            children = list(enumerate(value))
+        elif isinstance(getattr(value, "__dict__", None), dict):
+            children = list(vars(value).items())
+        else:
+            continue  # numbers, strings, None, ...: no tensors inside
+        stack.extend((f"{name}{key}.", child) for key, child in reversed(children))
+    return found
+
+
+def get_parameters(obj: Any) -> list[Any]:
+    """The Tensors of get_state_dict(obj), in its order, as tinygrad's nn.state.get_parameters
+    (what one hands an optimizer when a model is a plain class).
+
+    >>> [p.shape for p in nn.state.get_parameters([nn.Linear(2, 3)])]
+    [(3, 2), (3,)]
+    """
+    return list(get_state_dict(obj).values())
+
+
+def safe_save(tensors: dict[str, Any], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write named Tensors (or numpy arrays) to `path` as a safetensors file, whatever its
+    extension, with optional string metadata, as tinygrad's nn.state.safe_save.
+
+    >>> nn.state.safe_save({"t": Tensor([1, 2, 3])}, "test.safetensor")
+    >>> nn.state.safe_load("test.safetensor")["t"].numpy()
+    array([1, 2, 3], dtype=int32)
+    """
+    arrays = {name: _host_array(value) for name, value in tensors.items()}
+    Path(path).write_bytes(encode_safetensors(arrays, metadata))
+
+
+def safe_load(path: str | Path) -> dict[str, Any]:
+    """The Tensors of a safetensors file by name (on the default device), as tinygrad's
+    nn.state.safe_load; a malformed file is a ValueError naming it (decode_safetensors).
+
+    >>> nn.state.safe_save({"w": np.ones(2, np.float32)}, "w.safetensor"); nn.state.safe_load("w.safetensor")
+    {'w': Tensor([1., 1.], dtype=float32, ...)}
+    """
+    from tinygradlike.tensor import Tensor
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"cannot read weights file {path}: {e}") from e
+    return {name: Tensor(array) for name, array in decode_safetensors(raw, str(path)).items()}

@@ -97,6 +97,7 @@ assert "exp(" in kernel.source and "(gid%3)" in kernel.source
 
 # %%
 assert "const float c0" in kernel.source
+((a * b + 1).relu() - 3).exp().numpy()     # compiled (or loaded from the disk cache) and run
 reset_stats()
 ((a * b + 1).relu() - 5).exp().numpy()     # another constant: the same program
 assert stats()["kernels_compiled"] == 0
