@@ -1944,7 +1944,7 @@ class Tensor:
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
         """Values picked along `dim` by an integer `index` of the same rank, as torch.gather:
-        out[i][j] = self[index[i][j]][j] for dim=0. One reduce kernel; device indices out of
+        `out[i][j] = self[index[i][j]][j]` for dim=0. One reduce kernel; device indices out of
         range give 0 (they are not checked).
 
         >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).gather(1, Tensor([[1], [0]])).numpy()
@@ -1957,7 +1957,7 @@ class Tensor:
 
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         """A copy of self with src added at the positions `index` names along `dim`, as torch's
-        (out-of-place) scatter_add: self[index[i][j]][j] += src[i][j] for dim=0.
+        (out-of-place) scatter_add: `self[index[i][j]][j] += src[i][j]` for dim=0.
 
         >>> Tensor.zeros(3).scatter_add(0, Tensor([0, 2, 0]), Tensor([1.0, 2.0, 3.0])).numpy()
         array([4., 0., 2.], dtype=float32)
@@ -2218,7 +2218,12 @@ _ARANGES: dict[tuple[int, int], Tensor] = {}
 def device_arange(n: int) -> Tensor:
     """0..n-1 (int32) on the device, uploaded once per length and device: argmax, indexing,
     one-hot labels and causal masks compare with it, and a jit-recorded step must upload
-    nothing (a recording refuses host data)."""
+    nothing (a recording refuses host data).
+
+    >>> from tinygradlike.tensor import device_arange
+    >>> device_arange(4).numpy(), device_arange(4) is device_arange(4)
+    (array([0, 1, 2, 3], dtype=int32), True)
+    """
     from tinygradlike.runtime import get_device
 
     key = (n, id(get_device()))
@@ -2231,7 +2236,12 @@ def device_arange(n: int) -> Tensor:
 
 def expand_ellipsis(key: tuple, shape: tuple[int, ...]) -> tuple:
     """An index tuple with its Ellipsis (or the missing trailing dimensions) written out as full
-    slices, one per dimension not indexed otherwise (None adds a dimension, indexes none)."""
+    slices, one per dimension not indexed otherwise (None adds a dimension, indexes none).
+
+    >>> from tinygradlike.tensor import expand_ellipsis
+    >>> expand_ellipsis((0, Ellipsis, None), (2, 3, 4))
+    (0, slice(None, None, None), slice(None, None, None), None)
+    """
     if sum(k is Ellipsis for k in key) > 1:
         raise ValueError("an index can only have one Ellipsis (...)")
     n_real = sum(k is not None and k is not Ellipsis for k in key)
