@@ -18,7 +18,7 @@ import pytest
 import tinygradlike
 from tinygradlike import Tensor, Value, dtypes, nn
 
-MODULES = ["tensor", "nn", "scalar", "jit", "custom", "state", "datasets", "testing", "dtypes", "optim", "grad_mode", "lr_scheduler", "init", "models"]
+MODULES = ["tensor", "nn", "scalar", "jit", "custom", "state", "datasets", "testing", "dtypes", "optim", "grad_mode", "lr_scheduler", "init", "models", "distributed"]
 # exported by tinygradlike but documented by their owners' tests, not here: runtime (stats,
 # reset_stats, profile) is checked for a docstring only
 EXAMPLE_GLOBALS = {"Tensor": Tensor, "Value": Value, "dtypes": dtypes, "nn": nn, "np": np}

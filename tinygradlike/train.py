@@ -12,6 +12,11 @@ Every step has the same shapes (the short last batch is dropped), so the kernels
 the first step serve all the others: from step 2 on nothing compiles. The step is wrapped in
 `jit`: from the third step on, its recorded kernels are replayed without rebuilding the graph
 in Python (`--no-jit` turns that off, to compare).
+
+Under `mpiexec -n N` the same job trains data parallel (distributed.py): every process draws the
+same global batches (same seed, same shuffling) and takes its 1/N slice of each; the gradients
+are averaged over the processes between backward and the optimizer step, so the weights follow
+one process training on the global batches. Rank 0 alone prints and saves.
 """
 from __future__ import annotations
 
@@ -148,6 +153,8 @@ class Report:
     kernels_compiled: int = 0              # builds from source in the whole run
     programs_loaded: int = 0               # builds + disk-cache loads: distinct kernels of the run
     compiled_after_first_step: int = 0     # must be 0: every step has the same kernels
+    world_size: int = 1                    # processes training together (mpiexec -n)
+    communication_seconds: float = 0.0     # spent in the collectives (distributed.counters)
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -175,20 +182,28 @@ class Report:
                 f"{self.time_line()}\n"
                 f"kernels per step {self.kernels_per_step:.0f}; kernels compiled {self.kernels_compiled} "
                 f"({self.programs_loaded} programs in all, the rest from the disk cache); "
-                f"compiled after the first step: {self.compiled_after_first_step}")
+                f"compiled after the first step: {self.compiled_after_first_step}"
+                + (f"\ndata parallel over {self.world_size} processes: {self.communication_seconds:.2f} s "
+                   f"communicating (the train accuracy and loss are over all of them)" if self.world_size > 1 else ""))
+
+
+def compute_loss(model, x, y):
+    """(the mean cross-entropy of model(x) against labels y, the logits)."""
+    from tinygradlike import nn
+
+    logits = model(x)
+    # a sequence model scores several positions per row: each is one classification
+    scored = logits.reshape(-1, logits.shape[-1]) if logits.ndim > 2 else logits
+    return nn.cross_entropy(scored, y.reshape(-1) if y.ndim > 1 else y), logits
 
 
 def make_train_step(model, opt, use_jit: bool = True):
     """A function (x, y) -> (loss, logits) that takes one optimizer step. With jit, from the
     third call on it replays the recorded kernels without rebuilding the graph in Python."""
-    from tinygradlike import nn
     from tinygradlike.jit import jit
 
     def train_step(x, y):
-        logits = model(x)
-        # a sequence model scores several positions per row: each is one classification
-        scored = logits.reshape(-1, logits.shape[-1]) if logits.ndim > 2 else logits
-        loss = nn.cross_entropy(scored, y.reshape(-1) if y.ndim > 1 else y)
+        loss, logits = compute_loss(model, x, y)
         opt.zero_grad()
         loss.backward()
         # the loss and the logits come out of the same schedule (the logits are stored anyway)
@@ -196,6 +211,57 @@ def make_train_step(model, opt, use_jit: bool = True):
         return loss, logits
 
     return jit(train_step) if use_jit else train_step
+
+
+def make_data_parallel_step(model, opt, use_jit: bool = True):
+    """make_train_step for several processes: forward and backward, then the gradients averaged
+    over every process (distributed.all_reduce, on the host), then the optimizer step. With jit
+    the two device halves are recorded and replayed apart, because the all-reduce between them
+    is host work a replay cannot repeat."""
+    from tinygradlike.distributed import all_reduce
+    from tinygradlike.jit import jit
+
+    params = opt.params
+
+    def forward_backward(x, y):
+        loss, logits = compute_loss(model, x, y)
+        opt.zero_grad()
+        loss.backward()
+        missing = [i for i, p in enumerate(params) if p.grad is None]
+        if missing:  # every rank must send the same tensors: an unused parameter would break that
+            raise ValueError(f"parameters {missing} got no gradient; data-parallel training needs one for each")
+        return (loss, logits, *(p.grad for p in params))
+
+    def update(*grads):
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+
+    forward_backward, update = (jit(forward_backward), jit(update)) if use_jit else (forward_backward, update)
+
+    def train_step(x, y):
+        loss, logits, *grads = forward_backward(x, y)
+        all_reduce(grads, "mean")
+        update(*grads)
+        return loss, logits
+
+    return train_step
+
+
+def local_slice(idx: np.ndarray, rank: int, size: int) -> np.ndarray:
+    """This process's part of a global batch: the rank-th of `size` equal consecutive parts."""
+    part = len(idx) // size
+    return idx[rank * part:(rank + 1) * part]
+
+
+def sum_over_processes(*numbers: float) -> list[float]:
+    """The sums over every process of a few host numbers (the epoch's accuracy counts)."""
+    from tinygradlike.distributed import all_reduce
+    from tinygradlike.tensor import Tensor
+
+    totals = Tensor(np.array(numbers, np.float32))  # exact for counts below 2**24
+    all_reduce([totals], "sum")
+    return [float(v) for v in totals.numpy()]
 
 
 def cold_start_message() -> str:
@@ -291,12 +357,16 @@ def run(args: argparse.Namespace) -> Report:
     """Train as `args` says and measure. The device must be chosen before this runs."""
     from tqdm import tqdm
 
-    from tinygradlike import datasets, runtime
+    from tinygradlike import datasets, distributed, runtime
     from tinygradlike.tensor import Tensor
 
+    rank, size = distributed.world()
     data = load_task(args)
     if args.batch_size > len(data.x_train):
         raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(data.x_train)} training examples")
+    if args.batch_size % size:
+        raise ValueError(f"--batch-size {args.batch_size} is not a multiple of the {size} processes: "
+                         f"each takes an equal slice of every batch")
     Tensor.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     steps = len(data.x_train) // args.batch_size
@@ -304,22 +374,30 @@ def run(args: argparse.Namespace) -> Report:
         model = build_gpt(data, args.hidden or GPT_WIDTH)
     else:
         model = build_model(args.model, data.image_shape, data.classes, args.hidden or 128)
+    distributed.broadcast_parameters(model)  # after checking every rank built the same one
     opt = build_optimizer(args.optimizer, model.parameters(), args.lr)
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]
     schedule = build_schedule(opt, steps * epochs) if args.model == "transformer" else None
-    step = make_train_step(model, opt, use_jit=not args.no_jit)
-    report = Report()
+    if size == 1:
+        step = make_train_step(model, opt, use_jit=not args.no_jit)
+    else:
+        step = make_data_parallel_step(model, opt, use_jit=not args.no_jit)
+    quiet = args.quiet or rank != 0  # rank 0 alone shows the bar and the epochs
+    report = Report(world_size=size)
+    communicated_before = distributed.counters["seconds"]
     runtime.reset_stats()
     launched_after_first = 0
     for epoch in range(epochs):
         start = time.perf_counter()
         bar = tqdm(datasets.batches(len(data.x_train), args.batch_size, rng), total=steps, leave=False,
-                   desc=f"epoch {epoch + 1}/{epochs}", disable=args.quiet, unit="step")
+                   desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, unit="step")
         correct = seen = 0
         for idx in bar:
+            if size > 1:
+                idx = local_slice(idx, rank, size)  # the same global batch everywhere, a slice each
             before, step_start = runtime.stats(), time.perf_counter()
             first = report.steps == 0
-            with explain_if_slow(bar, cold_start_message()) if first and not args.quiet else nullcontext():
+            with explain_if_slow(bar, cold_start_message()) if first and not quiet else nullcontext():
                 loss_t, logits_t = step(Tensor(data.x_train[idx]), Tensor(data.y_train[idx]))
                 loss, logits = loss_t.item(), logits_t.numpy()  # read before the next step reuses them
             after = runtime.stats()
@@ -338,8 +416,11 @@ def run(args: argparse.Namespace) -> Report:
         report.epoch_seconds.append(time.perf_counter() - start)
         if epoch == 0:
             report.first_epoch_compile_seconds = runtime.stats()["compile_seconds"]
+        if size > 1:  # the epoch's figures over every process (the loss: the mean of their last ones)
+            correct, seen, loss = sum_over_processes(correct, seen, loss)
+            loss /= size
         report.final_loss, report.train_accuracy = loss, correct / max(seen, 1)
-        if not args.quiet:
+        if not quiet:
             print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train accuracy {correct / max(seen, 1):.2%}, "
                   f"{report.epoch_seconds[-1]:.2f} s")
     report.metric, report.test_accuracy = evaluate(model, data)
@@ -347,7 +428,8 @@ def run(args: argparse.Namespace) -> Report:
     report.kernels_per_step = launched_after_first / max(report.steps - 1, 1)
     report.kernels_compiled = int(totals["kernels_compiled"])
     report.programs_loaded = int(totals["kernels_compiled"] + totals["cache_hits_disk"])
-    if args.save:
+    report.communication_seconds = distributed.counters["seconds"] - communicated_before
+    if args.save and rank == 0:  # every rank holds the same weights
         model.save(args.save)
     return report
 
@@ -364,10 +446,13 @@ def run_job(args: argparse.Namespace) -> Report:
         from tinygradlike import runtime
 
         runtime.set_device(args.device)
+    from tinygradlike.distributed import world
+
     report = run(args)
-    print(report.summary())
-    if args.save:
-        print(f"weights saved to {args.save}")
+    if world()[0] == 0:  # under mpiexec, one summary for the job
+        print(report.summary())
+        if args.save:
+            print(f"weights saved to {args.save}")
     return report
 
 

@@ -1,0 +1,253 @@
+"""Data parallelism on MPI (tinygradlike.distributed): real `mpiexec -n 2` jobs on this machine
+(loopback), each a subprocess, against numpy sums of what every rank held and against one
+process training on the same global batches. Skipped where pip's MPI (mpich, mpi4py) is not
+installed beside this Python."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygradlike import Tensor, distributed, dtypes, nn
+
+ROOT = Path(__file__).resolve().parent.parent
+MPIEXEC = Path(sys.executable).parent / "mpiexec"  # where `pip install mpich` puts it
+# the digits MLP, small and cheap: one epoch of 44 steps of 32 images
+TINY_TRAIN = ["--epochs", "1", "--hidden", "16", "--optimizer", "sgd", "--batch-size", "32", "--quiet"]
+FAULT_SECONDS = 30  # a failing rank must end the job well within this
+
+
+def mpi_missing() -> str:
+    if not MPIEXEC.exists():
+        return f"no mpiexec beside {sys.executable} (pip install mpich mpi4py, or the [dev] extra)"
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed (pip install mpi4py, or the [dev] extra)"
+    return ""
+
+
+needs_mpi = pytest.mark.skipif(bool(mpi_missing()), reason=mpi_missing() or "MPI found")
+
+
+def mpiexec(*args: str, processes: int = 2, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`mpiexec -n processes python ARGS` in the repository root."""
+    return subprocess.run([str(MPIEXEC), "-n", str(processes), sys.executable, *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=os.environ.copy())
+
+
+def script(tmp_path: Path, source: str) -> str:
+    path = tmp_path / "job.py"
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+# ------------------------------------------------------------------------------ one process
+
+def test_a_process_not_started_by_mpiexec_is_a_world_of_one():
+    assert distributed.world() == (0, 1)
+
+
+def test_all_reduce_of_one_process_leaves_the_values_unchanged():
+    g, p = Tensor([1.0, -2.0]) * 3, Tensor([[4, 5]], dtype=dtypes.int32)
+    distributed.all_reduce([g], "mean")
+    distributed.all_reduce([p], "sum")
+    assert g.numpy().tolist() == [3.0, -6.0] and p.numpy().tolist() == [[4, 5]]
+
+
+def test_the_mean_of_integer_tensors_is_refused():
+    with pytest.raises(TypeError, match=r"op='mean' needs floating-point tensors, got int32\[2\]"):
+        distributed.all_reduce([Tensor([1, 2])], "mean")
+
+
+def test_an_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="must be one of"):
+        distributed.all_reduce([Tensor([1.0])], "max")
+
+
+def test_tensors_are_packed_into_few_buckets_of_one_dtype():
+    arrays = [np.zeros(1000, np.float32)] * 50 + [np.zeros(3, np.int32), np.zeros(2, np.float16)]
+    assert distributed.pack_buckets(arrays) == [[*range(50), 51], [50]]  # float16 travels as float32
+
+
+def test_a_bucket_stops_at_its_byte_limit():
+    arrays = [np.zeros(256, np.float32)] * 5  # 1 KiB each
+    assert distributed.pack_buckets(arrays, limit=2048) == [[0, 1], [2, 3], [4]]
+
+
+def test_a_shape_mismatch_names_the_rank_and_the_parameter():
+    ranks = [[("0.weight", (16, 64), "float32")], [("0.weight", (8, 64), "float32")]]
+    assert distributed.describe_mismatch(ranks) == (
+        "rank 1 has parameter '0.weight' of shape (8, 64) float32 where rank 0 has (16, 64) float32")
+
+
+# ------------------------------------------------------------------------------ all_reduce on 2 processes
+
+ALL_REDUCE_JOB = """
+    import json, sys
+    import numpy as np
+    from tinygradlike import Tensor, distributed, dtypes
+
+    rank, size = distributed.world()
+    rng = np.random.default_rng(100 + rank)
+    inputs = {"f32": rng.standard_normal((2, 5)).astype(np.float32),
+              "f64": rng.standard_normal((4, 3, 2)),
+              "i32": rng.integers(-50, 50, 7).astype(np.int32),
+              "i64": rng.integers(-2**40, 2**40, (2, 2)),
+              "f16": rng.standard_normal(6).astype(np.float16),
+              "scalar": np.array(rng.standard_normal(), np.float32)}
+    np.savez(sys.argv[1] + f"/inputs{rank}.npz", **inputs)
+    owned = {k: Tensor(v, dtype=dtypes.int64 if k == "i64" else None) for k, v in inputs.items()}  # own memory
+    lazy = {k: Tensor(v) * 1 for k, v in inputs.items() if k in ("f32", "f64", "f16")}  # no memory yet
+    before = dict(distributed.counters)
+    distributed.all_reduce(list(owned.values()), "sum")
+    sum_messages = distributed.counters["messages"] - before["messages"]
+    distributed.all_reduce(list(lazy.values()), "mean")
+    many = [Tensor(np.full(100, rank + i, np.float32)) for i in range(40)]
+    before = dict(distributed.counters)
+    distributed.all_reduce(many, "mean")
+    many_messages = distributed.counters["messages"] - before["messages"]
+    np.savez(sys.argv[1] + f"/sums{rank}.npz", **{k: t.numpy() for k, t in owned.items()})
+    np.savez(sys.argv[1] + f"/means{rank}.npz", **{k: t.numpy() for k, t in lazy.items()})
+    np.save(sys.argv[1] + f"/many{rank}.npy", np.stack([t.numpy() for t in many]))
+    if rank == 0:
+        json.dump({"sum_messages": sum_messages, "many_messages": many_messages, "world": [rank, size],
+                   "still_own_memory": all(t.node.op.name == "BUFFER" for t in owned.values())},
+                  open(sys.argv[1] + "/counts.json", "w"))
+"""
+
+
+@pytest.fixture(scope="module")
+def all_reduced(tmp_path_factory):
+    """One 2-process job: each rank all-reduces tensors of several shapes and dtypes."""
+    if mpi_missing():
+        pytest.skip(mpi_missing())
+    folder = tmp_path_factory.mktemp("all_reduce")
+    out = mpiexec(script(folder, ALL_REDUCE_JOB), str(folder))
+    assert out.returncode == 0, out.stderr
+    inputs = [dict(np.load(folder / f"inputs{r}.npz")) for r in range(2)]
+    return folder, inputs, json.loads((folder / "counts.json").read_text())
+
+
+@needs_mpi
+def test_mpiexec_gives_each_process_its_rank_and_the_world_size(all_reduced):
+    _, _, counts = all_reduced
+    assert counts["world"] == [0, 2]
+
+
+@needs_mpi
+@pytest.mark.parametrize("rank", [0, 1])
+def test_all_reduce_sum_equals_numpy_on_every_rank(all_reduced, rank):
+    folder, inputs, _ = all_reduced
+    sums = np.load(folder / f"sums{rank}.npz")
+    for name, first in inputs[0].items():
+        expected = first.astype(np.float64) + inputs[1][name].astype(np.float64)
+        assert sums[name].dtype == first.dtype and sums[name].shape == first.shape, name
+        if name in ("i32", "i64"):
+            np.testing.assert_array_equal(sums[name], expected.astype(first.dtype), err_msg=name)
+        else:
+            tolerance = 2e-3 if name == "f16" else 1e-6
+            np.testing.assert_allclose(sums[name], expected, rtol=tolerance, atol=tolerance, err_msg=name)
+
+
+@needs_mpi
+def test_all_reduce_mean_equals_numpy_for_lazy_tensors(all_reduced):
+    folder, inputs, _ = all_reduced
+    for rank in (0, 1):
+        means = np.load(folder / f"means{rank}.npz")
+        for name in ("f32", "f64", "f16"):
+            expected = (inputs[0][name].astype(np.float64) + inputs[1][name].astype(np.float64)) / 2
+            tolerance = 2e-3 if name == "f16" else 1e-6
+            np.testing.assert_allclose(means[name], expected, rtol=tolerance, atol=tolerance, err_msg=name)
+
+
+@needs_mpi
+def test_all_reduce_writes_into_the_memory_a_tensor_owns(all_reduced):
+    assert all_reduced[2]["still_own_memory"]
+
+
+@needs_mpi
+def test_all_reduce_sends_one_message_per_dtype_not_per_tensor(all_reduced):
+    folder, _, counts = all_reduced
+    assert counts["sum_messages"] == 4  # float32 (with float16, sent as float32), float64, int32, int64
+    assert counts["many_messages"] == 1  # 40 float32 tensors, one bucket
+    many = np.load(folder / "many0.npy")
+    np.testing.assert_array_equal(many, np.arange(40, dtype=np.float32)[:, None].repeat(100, 1) + 0.5)
+
+
+# ------------------------------------------------------------------------------ the training job
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The digits MLP trained for one epoch by one process and by `mpiexec -n 2` on the same
+    global batches, with the weights each saved and what each printed."""
+    if mpi_missing():
+        pytest.skip(mpi_missing())
+    folder = tmp_path_factory.mktemp("trained")
+    one = subprocess.run([sys.executable, "-m", "tinygradlike", *TINY_TRAIN, "--save", str(folder / "one.npz")],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert one.returncode == 0, one.stderr
+    two = mpiexec("-m", "tinygradlike", *TINY_TRAIN, "--save", str(folder / "two.npz"), timeout=120)
+    assert two.returncode == 0, two.stderr
+    return np.load(folder / "one.npz"), np.load(folder / "two.npz"), two.stdout
+
+
+@needs_mpi
+def test_two_processes_train_the_weights_one_process_trains(trained):
+    one, two, _ = trained
+    assert sorted(one) == sorted(two)
+    for name in one:
+        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@needs_mpi
+def test_rank_0_alone_prints_the_report_with_the_world_size(trained):
+    printed = trained[2]
+    assert printed.count("test accuracy") == 1, printed
+    assert printed.count("weights saved to") == 1, printed
+    assert "data parallel over 2 processes" in printed and "s communicating" in printed
+
+
+@needs_mpi
+def test_a_batch_that_does_not_split_evenly_is_refused():
+    out = mpiexec("-m", "tinygradlike", "--epochs", "1", "--batch-size", "33", "--quiet")
+    assert out.returncode != 0
+    assert "--batch-size 33 is not a multiple of the 2 processes" in out.stderr
+
+
+# ------------------------------------------------------------------------------ faults
+
+@needs_mpi
+def test_a_rank_that_raises_ends_the_job_quickly_with_its_error(tmp_path):
+    job = script(tmp_path, """
+        from tinygradlike import Tensor, distributed
+        rank, size = distributed.world()
+        if rank == 1:
+            raise RuntimeError("rank 1 fails on purpose")
+        distributed.all_reduce([Tensor([1.0])])  # rank 0 would wait here forever for rank 1
+    """)
+    start = time.perf_counter()
+    out = mpiexec(job)
+    took = time.perf_counter() - start
+    assert out.returncode != 0
+    assert "RuntimeError: rank 1 fails on purpose" in out.stderr
+    assert took < FAULT_SECONDS
+
+
+@needs_mpi
+def test_ranks_that_build_different_models_stop_at_start_with_a_clear_error():
+    # MPMD: rank 0 with 16 hidden units, rank 1 with 8
+    common = ["-m", "tinygradlike", "--epochs", "1", "--quiet"]
+    command = [str(MPIEXEC), "-n", "1", sys.executable, *common, "--hidden", "16",
+               ":", "-n", "1", sys.executable, *common, "--hidden", "8"]
+    start = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode != 0
+    assert ("the processes built different models: rank 1 has parameter '1.weight' of shape (8, 64) float32 "
+            "where rank 0 has (16, 64) float32") in out.stderr
+    assert time.perf_counter() - start < FAULT_SECONDS
