@@ -54,13 +54,9 @@ def backward_both(out: Tensor, ref: torch.Tensor, seed: int = 7) -> None:
 
 # ------------------------------------------------------------------------------ normalization
 
-@few
-@given(shape=st.sampled_from([(4, 6), (2, 3, 4)]), dims=st.sampled_from([1, 2]),
-       affine=st.booleans(), layout=st.sampled_from(["contiguous", "permuted", "sliced"]))
-def test_layer_norm_matches_torch_in_forward_and_backward(shape, dims, affine, layout):
-    x = rand(*shape)
-    normalized = shape[len(shape) - dims:]
-    ours, theirs = nn.LayerNorm(normalized, elementwise_affine=affine), torch.nn.LayerNorm(normalized, elementwise_affine=affine)
+def check_layer_against_torch(ours, theirs, x, layout, affine=True, **param_tolerance):
+    """Our layer and torch's (with torch's weights copied in) on the same input, seen through
+    `layout`: the outputs, the input's gradient and, with affine, the parameters' gradients."""
     if affine:
         copy_torch_weights(ours, theirs)
     tx, rx = tensor_in(layout, x), torch.from_numpy(x).requires_grad_()
@@ -69,8 +65,19 @@ def test_layer_norm_matches_torch_in_forward_and_backward(shape, dims, affine, l
     backward_both(out, ref)
     close(tx.grad, rx.grad, atol=1e-4)
     if affine:
-        close(ours.weight.grad, theirs.weight.grad)
-        close(ours.bias.grad, theirs.bias.grad)
+        assert ours.named_parameters(), "an affine layer without parameters"
+        for name, p in ours.named_parameters():
+            close(p.grad, dict(theirs.named_parameters())[name].grad, **param_tolerance)
+
+
+@few
+@given(shape=st.sampled_from([(4, 6), (2, 3, 4)]), dims=st.sampled_from([1, 2]),
+       affine=st.booleans(), layout=st.sampled_from(["contiguous", "permuted", "sliced"]))
+def test_layer_norm_matches_torch_in_forward_and_backward(shape, dims, affine, layout):
+    x = rand(*shape)
+    normalized = shape[len(shape) - dims:]
+    ours, theirs = nn.LayerNorm(normalized, elementwise_affine=affine), torch.nn.LayerNorm(normalized, elementwise_affine=affine)
+    check_layer_against_torch(ours, theirs, x, layout, affine)
 
 
 def test_layer_norm_has_torchs_parameter_names_and_shapes():
@@ -85,16 +92,7 @@ def test_group_norm_matches_torch_in_forward_and_backward(case, affine, layout):
     shape, groups = case
     x = rand(*shape)
     ours, theirs = nn.GroupNorm(groups, shape[1], affine=affine), torch.nn.GroupNorm(groups, shape[1], affine=affine)
-    if affine:
-        copy_torch_weights(ours, theirs)
-    tx, rx = tensor_in(layout, x), torch.from_numpy(x).requires_grad_()
-    out, ref = ours(tx), theirs(rx)
-    close(out, ref)
-    backward_both(out, ref)
-    close(tx.grad, rx.grad, atol=1e-4)
-    if affine:
-        close(ours.weight.grad, theirs.weight.grad, atol=1e-4)
-        close(ours.bias.grad, theirs.bias.grad, atol=1e-4)
+    check_layer_against_torch(ours, theirs, x, layout, affine, atol=1e-4)
 
 
 def test_group_norm_refuses_channels_not_divisible_by_groups():
@@ -109,13 +107,7 @@ def test_rms_norm_matches_torch_in_forward_and_backward(shape, dims, eps, layout
     x = rand(*shape)
     normalized = shape[len(shape) - dims:]
     ours, theirs = nn.RMSNorm(normalized, eps=eps), torch.nn.RMSNorm(normalized, eps=eps)
-    copy_torch_weights(ours, theirs)
-    tx, rx = tensor_in(layout, x), torch.from_numpy(x).requires_grad_()
-    out, ref = ours(tx), theirs(rx)
-    close(out, ref)
-    backward_both(out, ref)
-    close(tx.grad, rx.grad, atol=1e-4)
-    close(ours.weight.grad, theirs.weight.grad, atol=1e-4)
+    check_layer_against_torch(ours, theirs, x, layout, atol=1e-4)
 
 
 def test_functional_norms_without_parameters_match_torch():
