@@ -109,3 +109,17 @@ def test_what_torch_refuses_is_refused_with_a_message_that_says_why(bad, torch_b
         torch_bad()
     with pytest.raises(ValueError, match=message):
         bad()
+
+
+@pytest.mark.parametrize("value", [255, -1, -128, 0])
+def test_full_of_uint8_takes_what_torch_takes(value):
+    np.testing.assert_array_equal(Tensor.full((2,), value, "uint8").numpy(),
+                                  torch.full((2,), value, dtype=torch.uint8).numpy())
+
+
+@pytest.mark.parametrize("value", [300, 256, 2**40])
+def test_full_of_uint8_refuses_what_torch_refuses(value):
+    with pytest.raises(RuntimeError):
+        torch.full((2,), value, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="does not fit in uint8"):
+        Tensor.full((2,), value, "uint8")

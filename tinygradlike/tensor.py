@@ -411,6 +411,10 @@ class Tensor:
             dtype = dtypes.bool if isinstance(fill_value, bool) else (
                 dtypes.int32 if isinstance(fill_value, int) else dtypes.float32)
         dt = dtypes.from_any(dtype)
+        if dt == dtypes.uint8 and isinstance(fill_value, (int, np.integer)) and not -128 <= fill_value <= 255:
+            # torch refuses these here (its uint8 + 300 wraps; its full does not)
+            raise ValueError(f"the number {fill_value} does not fit in uint8 (a fill takes -128..255; "
+                             f"negatives wrap, as torch's); use a wider dtype or a smaller number")
         out = _filled(shape, _check_scalar(fill_value, dt), dt)  # 2**40 as int32 is refused, as torch
         if requires_grad:
             out = out.contiguous()
