@@ -93,6 +93,61 @@ def test_assign_writes_in_place_and_checks_shapes():
         (t * 2).assign(t)
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_replayed_optimizer_step_moves_no_bytes_and_matches_torch(name):
+    # the update computes new values into scratch memory; a replay trades storage with the
+    # parameters and their state instead of copying, and drops the copies of old values
+    from tinygradlike import nn, optim
+
+    settings = {"lr": 0.1, "momentum": 0.9} if name == "SGD" else {"lr": 0.05}
+    layer = nn.Linear(6, 3)
+    weights = [p.numpy() for p in layer.parameters()]
+    opt = getattr(optim, name)(layer.parameters(), **settings)
+
+    @jit
+    def step(x: Tensor) -> Tensor:
+        loss = layer(x).tanh().square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step(loss)
+        return loss
+
+    reference = torch.nn.Linear(6, 3)
+    with torch.no_grad():
+        for p, w in zip(reference.parameters(), weights):
+            p.copy_(torch.from_numpy(w))
+    torch_opt = getattr(torch.optim, name)(reference.parameters(), **settings)
+    for i in range(8):
+        if i == 3:
+            reset_stats()  # calls 1 and 2 run and record; from here on, replays
+        loss = step(Tensor(BATCHES[i % 5])).item()
+        torch_loss = reference(torch.from_numpy(BATCHES[i % 5])).tanh().square().mean()
+        torch_opt.zero_grad()
+        torch_loss.backward()
+        torch_opt.step()
+        assert loss == pytest.approx(torch_loss.item(), rel=1e-5)
+    assert stats()["bytes_copied_on_device"] == 0
+    for p, q in zip(layer.parameters(), reference.parameters()):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_copy_whose_source_is_read_afterwards_is_replayed_as_a_copy():
+    w = Tensor(np.array([1.0, 2.0], np.float32))
+
+    @jit
+    def double(bump: Tensor) -> tuple[Tensor, Tensor]:
+        new = (w * 2).realize()
+        w.assign(new)
+        return new + bump, new  # both read the new values after the copy into w
+
+    for i in range(5):
+        shifted, new = double(Tensor([10.0, 20.0]))
+        expected = np.array([1.0, 2.0]) * 2.0 ** (i + 1)
+        np.testing.assert_array_equal(w.numpy(), expected)
+        np.testing.assert_array_equal(new.numpy(), expected)
+        np.testing.assert_array_equal(shifted.numpy(), expected + [10.0, 20.0])
+
+
 # ------------------------------------------- a first call whose result is never read (a lazy one)
 # (x @ w).relu().sum() over 1024 x 32 elements: the sum is split over several work-groups, a
 # reduction that needs scratch memory (partials and counters) made at its kernel's first launch.

@@ -368,6 +368,8 @@ class Buffer:
         self.cl, self.nbytes, self._size, self.device = memory, nbytes, size, device
         _live_buffers += 1
         device.live_bytes += size
+        if _capture.commands is not None:
+            _capture.commands.created.add(id(self))
 
     @classmethod
     def from_numpy(cls, arr: np.ndarray, device: Device | None = None) -> Buffer:
@@ -406,7 +408,7 @@ class Buffer:
             _counters["bytes_copied_on_device"] += self.nbytes
         recording = _capture.commands
         if recording is not None:
-            recording.append((None, self, src, None))
+            recording.append((None, self, src, False))
 
     def exchange(self, other: Buffer) -> None:
         """Swap the device storage of two Buffers of one size on one device: each object then
@@ -508,8 +510,19 @@ _profile: list | None = None
 # opened it: another thread's launches are not part of it, and its uploads are not refused.
 
 
+class Commands(list):
+    """What a capture recorded: the commands, and `created`, the ids of the Buffers made while
+    it was open (their first use is the kernel that writes them, or a copy into them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.created: set[int] = set()
+
+
 class _Capture(threading.local):
-    commands: list | None = None  # the open capture of this thread (a class default per thread)
+    commands: Commands | None = None  # the open capture of this thread (a class default per thread)
+
+
 
 
 _capture = _Capture()
@@ -520,7 +533,7 @@ def capture() -> Iterator[list]:
     """Record the launches and device copies this thread enqueues inside the block."""
     if _capture.commands is not None:
         raise RuntimeError("captures cannot nest: this thread is already capturing")
-    _capture.commands = commands = []
+    _capture.commands = commands = Commands()
     try:
         yield commands
     finally:
@@ -621,10 +634,16 @@ def replay_launches(replays: tuple, nodes: list, device: Device) -> None:
 
 
 def replay(commands: list, substitute: dict[int, Buffer]) -> None:
-    """Enqueue recorded commands again; substitute maps id(recorded Buffer) -> Buffer to use."""
+    """Enqueue recorded commands again; substitute maps id(recorded Buffer) -> Buffer to use.
+    A copy command (None, destination, source, exchange) copies, or with exchange=True trades
+    the two Buffers' storage instead (Buffer.exchange: no bytes move; jit marks the copies
+    whose source nothing reads afterwards)."""
     for kernel, a, b, c in commands:
         if kernel is None:
-            substitute.get(id(a), a).copy_from(substitute.get(id(b), b))
+            if c:
+                substitute.get(id(a), a).exchange(substitute.get(id(b), b))
+            else:
+                substitute.get(id(a), a).copy_from(substitute.get(id(b), b))
         else:
             kernel(a, b, *[substitute.get(id(x), x) if isinstance(x, Buffer) else x for x in c])
 
