@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import tinygradlike
-from tinygradlike import Tensor, Value, dtypes, nn
+from tinygradlike import Tensor, Value, dtypes, nn, optim
 
-MODULES = ["tensor", "nn", "scalar", "jit", "custom", "state", "datasets", "testing", "dtypes", "optim", "grad_mode", "lr_scheduler", "init", "models", "distributed"]
+MODULES = ["tensor", "nn", "scalar", "jit", "custom", "state", "datasets", "testing", "dtypes", "optim", "grad_mode", "lr_scheduler", "init", "models", "distributed", "parallel"]
 # exported by tinygradlike but documented by their owners' tests, not here: runtime (stats,
 # reset_stats, profile) is checked for a docstring only
-EXAMPLE_GLOBALS = {"Tensor": Tensor, "Value": Value, "dtypes": dtypes, "nn": nn, "np": np}
+EXAMPLE_GLOBALS = {"Tensor": Tensor, "Value": Value, "dtypes": dtypes, "nn": nn, "np": np, "optim": optim}
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 

@@ -148,6 +148,31 @@ def test_a_copy_whose_source_is_read_afterwards_is_replayed_as_a_copy():
         np.testing.assert_array_equal(shifted.numpy(), expected + [10.0, 20.0])
 
 
+def test_a_replay_tells_when_each_result_is_enqueued_before_the_rest_is():
+    from tinygradlike import runtime
+
+    w = Tensor(W_NP)
+
+    @jit
+    def two(x: Tensor) -> tuple[Tensor, Tensor]:
+        first = (x * 3).realize()  # its own kernel, enqueued before the matmul's
+        return first, x @ w
+
+    seen = []
+
+    def ready(i, buffer):
+        seen.append((i, buffer, runtime.stats()["kernels_launched"]))
+
+    for _ in range(3):
+        before = runtime.stats()["kernels_launched"]
+        first, second = two.call_notifying(ready, Tensor(BATCHES[0]))
+    assert [i for i, _, _ in seen] == [0, 1]  # once each, in the order they were computed, on the replay only
+    assert seen[0][1] is first.node.buffer and seen[1][1] is second.node.buffer
+    assert seen[0][2] < seen[1][2] == runtime.stats()["kernels_launched"] and seen[0][2] > before
+    np.testing.assert_allclose(second.numpy(), BATCHES[0] @ W_NP, rtol=1e-5)
+    np.testing.assert_array_equal(first.numpy(), BATCHES[0] * 3)
+
+
 # ------------------------------------------- a first call whose result is never read (a lazy one)
 # (x @ w).relu().sum() over 1024 x 32 elements: the sum is split over several work-groups, a
 # reduction that needs scratch memory (partials and counters) made at its kernel's first launch.

@@ -71,6 +71,7 @@ class _Recording:
     structure: str  # "none", "tensor" or "tuple"
     reads: list  # (weakref to a Tensor, its Buffer or lazy Node): what was read besides the inputs
     returned: set  # ids of the returned memory, which an input fed back must not be
+    touches: dict | None = None  # _last_touches, found at the first replay that asks
 
 
 class jit:
@@ -90,6 +91,20 @@ class jit:
         self.recordings: dict[tuple, _Recording] = {}
 
     def __call__(self, *args: Any) -> Any:
+        return self.call_notifying(None, *args)
+
+    def call_notifying(self, ready: Callable[[int, runtime.Buffer], None] | None, *args: Any) -> Any:
+        """Call as jit(...)(*args); when the call replays, also call ready(i, buffer) for each
+        returned tensor i computed into memory, as soon as the last command that touches that
+        memory is enqueued (the rest of the replay is not yet): the host can start reading it
+        while the device runs the rest (parallel.DataParallel all-reduces gradients so, during
+        the backward pass). No call of ready means the call did not replay.
+
+        >>> double, seen = jit(lambda x: x * 2), []
+        >>> for _ in range(3): out = double.call_notifying(lambda i, buffer: seen.append(i), Tensor([1.0]))
+        >>> seen  # calls 1 and 2 run and record; the third replays
+        [0]
+        """
         if runtime.capturing():  # inside another jit's recording: be part of it
             return self.fn(*args)
         call_args = [_with_memory(a) if isinstance(a, Tensor) else a for a in args]
@@ -97,7 +112,7 @@ class jit:
         key = _recording_key(call_args)
         recording = self.recordings.get(key)
         if recording is not None and _reads_the_same_memory(recording):
-            return _replay(recording, tensors, args)
+            return _replay(recording, tensors, args, ready)
         if key not in self.seen:  # first call: compile everything, record nothing
             self.seen.add(key)
             return _run_and_realize(self.fn, args)
@@ -116,7 +131,6 @@ class jit:
         kept = returned | {id(b) for b in inputs} | {id(read) for _, read in reads}
         self.recordings[key] = _Recording(_trade_instead_of_copying(commands, kept), inputs, descriptions,
                                           structure, reads, returned)
-
         outputs = [args[d[1]] if d[0] == "input" else out for d, out in zip(descriptions, outputs)]
         return _unflatten(outputs, structure)
 
@@ -256,16 +270,46 @@ def _reads_the_same_memory(recording: _Recording) -> bool:
     return True
 
 
-def _replay(recording: _Recording, tensors: list[Tensor], args: tuple) -> Any:
+def _replay(recording: _Recording, tensors: list[Tensor], args: tuple,
+            ready: Callable[[int, runtime.Buffer], None] | None = None) -> Any:
     swap = {}
     for old, t in zip(recording.inputs, tensors):
         new = t.node.buffer
         if id(new) in recording.returned and new is not old:  # a returned tensor fed back
             new = _copy(new)
         swap[id(old)] = new
-    runtime.replay(recording.commands, swap)
+    after = None
+    if ready is not None:
+        touches = _last_touches(recording)  # position -> outputs (-1: memory no command touches)
+        _notify(ready, touches.get(-1, ()), recording, swap)
+        after = {position: functools.partial(_notify, ready, outputs, recording, swap)
+                 for position, outputs in touches.items() if position >= 0}
+    runtime.replay(recording.commands, swap, after)
     outs = [args[d[1]] if d[0] == "input" else _rebuild(d, swap) for d in recording.outputs]
     return _unflatten(outs, recording.structure)
+
+
+def _last_touches(recording: _Recording) -> dict[int, list[int]]:
+    """For each returned tensor computed into memory, the position of the last command that
+    touches its memory (-1: none does), as {position: [output indices]}; once per recording."""
+    if recording.touches is None:
+        last: dict[int, int] = {}
+        for position, command in enumerate(recording.commands):
+            for buffer in _buffers_of(command):
+                last[id(buffer)] = position
+        touches: dict[int, list[int]] = {}
+        for i, description in enumerate(recording.outputs):
+            if description[0] == "memory":
+                touches.setdefault(last.get(id(description[1]), -1), []).append(i)
+        recording.touches = touches
+    return recording.touches
+
+
+def _notify(ready: Callable[[int, runtime.Buffer], None], outputs: list[int], recording: _Recording,
+            swap: dict) -> None:
+    for i in outputs:
+        buffer = recording.outputs[i][1]
+        ready(i, swap.get(id(buffer), buffer))
 
 
 def _copy(buffer: runtime.Buffer) -> runtime.Buffer:

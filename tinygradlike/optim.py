@@ -56,7 +56,8 @@ class ParamGroup(dict):
 
     def __init__(self, settings: dict[str, Any], params: list[Tensor]):
         super().__init__(params=params)
-        self.lr_tensor = Tensor(np.zeros((), dtype=np.float32))
+        with runtime.on_device(params[0].node.buffer.device if params else None):  # beside the parameters
+            self.lr_tensor = Tensor(np.zeros((), dtype=np.float32))
         for key, value in settings.items():
             self[key] = value
 

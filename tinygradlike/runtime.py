@@ -238,9 +238,18 @@ class Device:
             self.synchronize()
             self.queue = self._make_queue(profiling)
 
+    @functools.cached_property
+    def transfer_queue(self) -> cl.CommandQueue:
+        """A second in-order queue for host transfers that may run beside the kernels of
+        `queue`, ordered with them only by events (distributed reads gradients through it while
+        the backward pass still runs). Made at first use."""
+        return cl.CommandQueue(self.ctx)
+
     def synchronize(self) -> None:
         """Wait until everything enqueued on this device has finished."""
         self.queue.finish()
+        if "transfer_queue" in self.__dict__:
+            self.transfer_queue.finish()
         self.pending_copies.clear()
         _counters["synchronizations"] += 1
 
@@ -290,6 +299,32 @@ def set_device(device: Device | str | None) -> Device:
     global _default
     _default = device if isinstance(device, Device) else open_device(device)
     return _default
+
+
+@contextmanager
+def on_device(device: Device | str | None) -> Iterator[Device]:
+    """Make `device` (a Device or a TGL_DEVICE-style spec; None: the current default) the
+    default inside the block, and restore the previous default after it: new tensors are made
+    and computations run there, as under torch.cuda.device(i). Several devices of one process
+    each take their part this way (parallel.DataParallel); the default is per process, not
+    per thread.
+
+    >>> with on_device(get_device()) as d: d is get_device()
+    True
+    """
+    global _default
+    previous = _default
+    chosen = get_device() if device is None else set_device(device)
+    try:
+        yield chosen
+    finally:
+        _default = previous
+
+
+def opened_devices() -> list[Device]:
+    """The devices this process has opened (the default one, those open_device and set_device
+    chose), in the order they were opened."""
+    return list(_opened.values())
 
 
 def synchronize() -> None:
@@ -523,8 +558,6 @@ class _Capture(threading.local):
     commands: Commands | None = None  # the open capture of this thread (a class default per thread)
 
 
-
-
 _capture = _Capture()
 
 
@@ -633,12 +666,13 @@ def replay_launches(replays: tuple, nodes: list, device: Device) -> None:
     _counters["kernels_launched"] += launched
 
 
-def replay(commands: list, substitute: dict[int, Buffer]) -> None:
+def replay(commands: list, substitute: dict[int, Buffer], after: dict[int, Any] | None = None) -> None:
     """Enqueue recorded commands again; substitute maps id(recorded Buffer) -> Buffer to use.
     A copy command (None, destination, source, exchange) copies, or with exchange=True trades
     the two Buffers' storage instead (Buffer.exchange: no bytes move; jit marks the copies
-    whose source nothing reads afterwards)."""
-    for kernel, a, b, c in commands:
+    whose source nothing reads afterwards). after: {position: function}, each called right
+    after the command at that position is enqueued."""
+    for position, (kernel, a, b, c) in enumerate(commands):
         if kernel is None:
             if c:
                 substitute.get(id(a), a).exchange(substitute.get(id(b), b))
@@ -646,6 +680,10 @@ def replay(commands: list, substitute: dict[int, Buffer]) -> None:
                 substitute.get(id(a), a).copy_from(substitute.get(id(b), b))
         else:
             kernel(a, b, *[substitute.get(id(x), x) if isinstance(x, Buffer) else x for x in c])
+        if after:
+            hook = after.get(position)
+            if hook is not None:
+                hook()
 
 
 def live_buffers() -> int:

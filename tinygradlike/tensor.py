@@ -98,7 +98,28 @@ def pending_backward_roots() -> list[Tensor]:
     """
     roots = [Tensor(node) for ref in _BACKWARD_ROOTS if (node := ref()) is not None and node.buffer is None]
     _BACKWARD_ROOTS.clear()
+    if len(_runtime().opened_devices()) > 1:  # several devices: a step computes its own device's losses only
+        here = _runtime().get_device()
+        elsewhere = [root for root in roots if not _reads_only(root.node, here)]
+        _BACKWARD_ROOTS.extend(weakref.ref(root.node) for root in elsewhere)  # for their own device's step
+        roots = [root for root in roots if all(root is not other for other in elsewhere)]
     return roots
+
+
+def _reads_only(node: Node, device) -> bool:
+    """Whether every memory a lazy node's graph reads is on `device`."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.buffer is not None:
+            if n.buffer.device is not device:
+                return False
+        else:
+            stack.extend(n.srcs)
+    return True
 
 
 _NOT_SEEN = object()
@@ -567,6 +588,27 @@ class Tensor:
         memory.copy_from(value.node.base.buffer)
         self.node = buffer_node(memory, self.dtype, self.shape, requires_grad=node.requires_grad)
         return self
+
+    def _claim_memory(self):
+        """This tensor's own memory (a realized tensor with its own buffer, as assign needs),
+        made safe to overwrite in place: what else reads the old values keeps them
+        (_keep_old_values), and the tensor becomes a leaf. Returns the runtime.Buffer."""
+        node = self.node
+        memory = node.buffer
+        _keep_old_values(node)
+        self.node = buffer_node(memory, self.dtype, self.shape, requires_grad=node.requires_grad)
+        return memory
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        """copy.deepcopy: a tensor with this one's values in new memory on the default device
+        (runtime.on_device picks another), the same dtype and requires_grad, and no history or
+        .grad. copy.deepcopy(model) inside on_device(d) is the model's replica on d.
+
+        >>> import copy; t = Tensor([1.0, 2.0], requires_grad=True); c = copy.deepcopy(t)
+        >>> c.numpy(), c.requires_grad, c.node.buffer is t.node.buffer
+        (array([1., 2.], dtype=float32), True, False)
+        """
+        return Tensor(self.numpy(), dtype=self.dtype, requires_grad=self.requires_grad)
 
     def contiguous(self) -> Tensor:
         """A tensor with its own row-major memory (a copy kernel if this one is a view).

@@ -16,7 +16,9 @@ in Python (`--no-jit` turns that off, to compare).
 Under `mpiexec -n N` the same job trains data parallel (distributed.py): every process draws the
 same global batches (same seed, same shuffling) and takes its 1/N slice of each; the gradients
 are averaged over the processes between backward and the optimizer step, so the weights follow
-one process training on the global batches. Rank 0 alone prints and saves.
+one process training on the global batches. Rank 0 alone prints and saves. `--devices 0:0,1:0`
+does the same over several devices of one process (parallel.DataParallel), and both combine:
+each process splits its slice over its devices.
 """
 from __future__ import annotations
 
@@ -60,7 +62,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", choices=MODELS, default="mlp")
     p.add_argument("--hidden", type=at_least_one, default=None,
                    help=f"hidden units of the MLP (default 128), or the transformer's width (default {GPT_WIDTH})")
-    p.add_argument("--device", default=None, help="OpenCL device, as TGL_DEVICE: 'P:D' or a name substring")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--device", default=None, help="OpenCL device, as TGL_DEVICE: 'P:D' or a name substring")
+    where.add_argument("--devices", type=device_list, default=None,
+                       help="several OpenCL devices, comma-separated ('0:0,1:0'): the model is copied onto each "
+                            "and every batch split across them (data parallel in one process)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the shuffling and dropout")
     p.add_argument("--data", default=None, help="MNIST as an .npz (x_train, y_train, x_test, y_test) "
                                                 "or a folder of idx files; default: the bundled digits")
@@ -79,6 +85,16 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer of at least 1, got {text!r}")
     return value
+
+
+def device_list(text: str) -> list[str]:
+    """argparse type: a comma-separated list of device specs ('0:0,1:0'), each named once."""
+    specs = [part.strip() for part in text.split(",")]
+    if not all(specs):
+        raise argparse.ArgumentTypeError(f"expected device specs separated by commas, like 0:0,1:0; got {text!r}")
+    if len(set(specs)) != len(specs):
+        raise argparse.ArgumentTypeError(f"a device is named twice in {text!r}: each takes its own slice of the batch")
+    return specs
 
 
 def weights_path(text: str) -> str:
@@ -154,6 +170,7 @@ class Report:
     programs_loaded: int = 0               # builds + disk-cache loads: distinct kernels of the run
     compiled_after_first_step: int = 0     # must be 0: every step has the same kernels
     world_size: int = 1                    # processes training together (mpiexec -n)
+    devices: int = 1                       # devices of each process training together (--devices)
     communication_seconds: float = 0.0     # spent in the collectives (distributed.counters)
 
     @property
@@ -183,8 +200,17 @@ class Report:
                 f"kernels per step {self.kernels_per_step:.0f}; kernels compiled {self.kernels_compiled} "
                 f"({self.programs_loaded} programs in all, the rest from the disk cache); "
                 f"compiled after the first step: {self.compiled_after_first_step}"
-                + (f"\ndata parallel over {self.world_size} processes: {self.communication_seconds:.2f} s "
-                   f"communicating (the train accuracy and loss are over all of them)" if self.world_size > 1 else ""))
+                + (f"\ndata parallel over {self.parallel_words()}: {self.communication_seconds:.2f} s "
+                   f"communicating (the train accuracy and loss are over all of them)"
+                   if self.world_size * self.devices > 1 else ""))
+
+    def parallel_words(self) -> str:
+        """"2 processes", "2 devices", "2 processes of 2 devices each"."""
+        processes = f"{self.world_size} processes"
+        if self.devices == 1:
+            return processes
+        each = f"{self.devices} devices"
+        return each if self.world_size == 1 else f"{processes} of {each} each"
 
 
 def compute_loss(model, x, y):
@@ -211,41 +237,6 @@ def make_train_step(model, opt, use_jit: bool = True):
         return loss, logits
 
     return jit(train_step) if use_jit else train_step
-
-
-def make_data_parallel_step(model, opt, use_jit: bool = True):
-    """make_train_step for several processes: forward and backward, then the gradients averaged
-    over every process (distributed.all_reduce, on the host), then the optimizer step. With jit
-    the two device halves are recorded and replayed apart, because the all-reduce between them
-    is host work a replay cannot repeat."""
-    from tinygradlike.distributed import all_reduce
-    from tinygradlike.jit import jit
-
-    params = opt.params
-
-    def forward_backward(x, y):
-        loss, logits = compute_loss(model, x, y)
-        opt.zero_grad()
-        loss.backward()
-        missing = [i for i, p in enumerate(params) if p.grad is None]
-        if missing:  # every rank must send the same tensors: an unused parameter would break that
-            raise ValueError(f"parameters {missing} got no gradient; data-parallel training needs one for each")
-        return (loss, logits, *(p.grad for p in params))
-
-    def update(*grads):
-        for p, g in zip(params, grads):
-            p.grad = g
-        opt.step()
-
-    forward_backward, update = (jit(forward_backward), jit(update)) if use_jit else (forward_backward, update)
-
-    def train_step(x, y):
-        loss, logits, *grads = forward_backward(x, y)
-        all_reduce(grads, "mean")
-        update(*grads)
-        return loss, logits
-
-    return train_step
 
 
 def local_slice(idx: np.ndarray, rank: int, size: int) -> np.ndarray:
@@ -357,16 +348,21 @@ def run(args: argparse.Namespace) -> Report:
     """Train as `args` says and measure. The device must be chosen before this runs."""
     from tqdm import tqdm
 
-    from tinygradlike import datasets, distributed, runtime
+    from tinygradlike import datasets, distributed, parallel, runtime
     from tinygradlike.tensor import Tensor
 
     rank, size = distributed.world()
+    devices = [runtime.open_device(spec) for spec in args.devices] if args.devices else [runtime.get_device()]
     data = load_task(args)
     if args.batch_size > len(data.x_train):
         raise ValueError(f"--batch-size {args.batch_size} is larger than the {len(data.x_train)} training examples")
     if args.batch_size % size:
         raise ValueError(f"--batch-size {args.batch_size} is not a multiple of the {size} processes: "
                          f"each takes an equal slice of every batch")
+    if args.batch_size // size % len(devices):
+        raise ValueError(f"--batch-size {args.batch_size} does not split evenly over {len(devices)} devices"
+                         f"{f' in each of {size} processes' if size > 1 else ''}: each takes an equal slice of every batch")
+    runtime.set_device(devices[0])  # the model is built, evaluated and saved there
     Tensor.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     steps = len(data.x_train) // args.batch_size
@@ -375,15 +371,20 @@ def run(args: argparse.Namespace) -> Report:
     else:
         model = build_model(args.model, data.image_shape, data.classes, args.hidden or 128)
     distributed.broadcast_parameters(model)  # after checking every rank built the same one
-    opt = build_optimizer(args.optimizer, model.parameters(), args.lr)
+    models = [model] + [parallel.replicate(model, device) for device in devices[1:]]
+    optimizers = [build_optimizer(args.optimizer, m.parameters(), args.lr) for m in models]
     epochs = args.epochs or DEFAULT_EPOCHS[args.model]
-    schedule = build_schedule(opt, steps * epochs) if args.model == "transformer" else None
-    if size == 1:
-        step = make_train_step(model, opt, use_jit=not args.no_jit)
+    schedules = [build_schedule(opt, steps * epochs) for opt in optimizers] if args.model == "transformer" else []
+    if size == 1 and len(devices) == 1:
+        one_step = make_train_step(model, optimizers[0], use_jit=not args.no_jit)
+
+        def step(x, y):
+            loss_t, logits_t = one_step(Tensor(x), Tensor(y))
+            return loss_t.item(), logits_t.numpy()  # read before the next step reuses them
     else:
-        step = make_data_parallel_step(model, opt, use_jit=not args.no_jit)
+        step = parallel.DataParallel(models, optimizers, devices, use_jit=not args.no_jit)
     quiet = args.quiet or rank != 0  # rank 0 alone shows the bar and the epochs
-    report = Report(world_size=size)
+    report = Report(world_size=size, devices=len(devices))
     communicated_before = distributed.counters["seconds"]
     runtime.reset_stats()
     launched_after_first = 0
@@ -398,8 +399,7 @@ def run(args: argparse.Namespace) -> Report:
             before, step_start = runtime.stats(), time.perf_counter()
             first = report.steps == 0
             with explain_if_slow(bar, cold_start_message()) if first and not quiet else nullcontext():
-                loss_t, logits_t = step(Tensor(data.x_train[idx]), Tensor(data.y_train[idx]))
-                loss, logits = loss_t.item(), logits_t.numpy()  # read before the next step reuses them
+                loss, logits = step(data.x_train[idx], data.y_train[idx])
             after = runtime.stats()
             if first:
                 report.first_step_seconds = time.perf_counter() - step_start
@@ -408,7 +408,7 @@ def run(args: argparse.Namespace) -> Report:
             if report.steps > 1:
                 launched_after_first += after["kernels_launched"] - before["kernels_launched"]
                 report.compiled_after_first_step += after["kernels_compiled"] - before["kernels_compiled"]
-            if schedule is not None:
+            for schedule in schedules:
                 schedule.step()  # the rate is a device buffer: the jit replay reads the new one
             correct += int((logits.argmax(axis=-1) == data.y_train[idx]).sum())
             seen += data.y_train[idx].size  # examples, or for a sequence model answer tokens
