@@ -339,10 +339,18 @@ OVERLAP_JOB = """
     batches = [(rng.standard_normal((8, 5)).astype(np.float32), rng.integers(0, 3, 8).astype(np.int32))
                for _ in range(6)]
 
+    class Project(nn.Module):  # w's gradient comes out of the jit as a view that is not contiguous
+        def __init__(self):
+            self.w = Tensor(np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32) / 4,
+                            requires_grad=True)
+
+        def forward(self, x):
+            return (x.reshape(2, -1, 16) @ self.w.T).reshape(-1, 3)
+
     def build():
         Tensor.manual_seed(0)
         runtime.set_device(devices[0])
-        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), Project())
 
     results = {}
     for name in ("one", "overlap", "after", "no_jit"):
@@ -376,15 +384,6 @@ def test_all_reducing_during_the_backward_pass_gives_the_weights_all_reducing_af
     np.testing.assert_allclose(w["no_jit"], w["one"], rtol=1e-5, atol=1e-6)
 
 
-def test_two_devices_train_the_transformer_one_device_trains(two_devices, tmp_path):
-    # its gradients include views and lazy results (read through Tensor.numpy on their device)
-    (first, second), env = two_devices
-    job = ["--model", "transformer", "--epochs", "1", "--optimizer", "sgd", "--quiet"]
-    run_job([*job, "--device", first, "--save", str(tmp_path / "one.npz")], env)
-    run_job([*job, "--devices", f"{first},{second}", "--save", str(tmp_path / "two.npz")], env)
-    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
-    for name in one:
-        np.testing.assert_allclose(two[name], one[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_replicas_of_different_tensors_are_refused():

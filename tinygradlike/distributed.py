@@ -491,9 +491,9 @@ def _device_of(group: list[Tensor]) -> Any:
     """The device whose memory the group's tensors are on (lazy ones: their inputs'); every
     tensor of a group must be on one device."""
     from tinygradlike import runtime
-    from tinygradlike.jit import _memory_under
+    from tinygradlike.graph import memory_under
 
-    found = {id(b.device): b.device for t in group for b in _memory_under(t.node)}
+    found = {id(b.device): b.device for t in group for b in memory_under(t.node)}
     if len(found) > 1:
         raise ValueError(f"all_reduce needs each replica's tensors on one device, got them on "
                          f"{sorted(d.index for d in found.values())}")

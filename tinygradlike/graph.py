@@ -138,3 +138,25 @@ def to_dot(roots: list[Node], names: dict | None = None, clusters: list | None =
 
 def _escape(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def memory_under(node: Node) -> list:
+    """The buffers a lazy node's graph reads: its computed nodes' memory, where the walk stops
+    (no recursion: graphs may be deep).
+
+    >>> from tinygradlike import Tensor
+    >>> t = Tensor([1.0]); memory_under((t * 2 + t).node) == [t.node.buffer]
+    True
+    """
+    found, stack, seen = [], [node], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.buffer is not None:
+            found.append(n.buffer)
+        else:
+            stack.extend(n.srcs)
+    return found
+

@@ -56,7 +56,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinygradlike import runtime
-from tinygradlike.graph import Node, Op, buffer_node
+from tinygradlike.graph import Node, Op, buffer_node, memory_under
 from tinygradlike.scheduler import is_grad_enabled
 from tinygradlike.tensor import Tensor
 
@@ -204,7 +204,7 @@ def _tensors_read(commands: list, inputs: list) -> list:
         if buffer is not None:
             if id(buffer) in used:
                 reads.append((weakref.ref(obj), buffer))
-        elif any(id(b) in used for b in _memory_under(node)):
+        elif any(id(b) in used for b in memory_under(node)):
             reads.append((weakref.ref(obj), node))
     return reads
 
@@ -235,21 +235,6 @@ def _trade_instead_of_copying(commands: runtime.Commands, kept: set[int]) -> lis
               and source.device is destination.device):
             commands[position] = (None, destination, source, True)
     return [command for command in commands if command is not None]
-
-
-def _memory_under(node: Node) -> list:
-    """The buffers a lazy node's graph reads (its computed nodes, where the walk stops)."""
-    found, stack, seen = [], [node], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.buffer is not None:
-            found.append(n.buffer)
-        else:
-            stack.extend(n.srcs)
-    return found
 
 
 def _buffers_of(command: tuple) -> list:

@@ -21,7 +21,7 @@ import numpy as np
 
 from tinygradlike import sites
 from tinygradlike.dtypes import DType, dtypes
-from tinygradlike.graph import Node, Op, buffer_node, const_node, next_serial, result_dtype
+from tinygradlike.graph import Node, Op, buffer_node, const_node, memory_under, next_serial, result_dtype
 from tinygradlike.scheduler import inputs_key
 from tinygradlike.templates import TemplateCache
 from tinygradlike.view import ShapeTracker
@@ -100,26 +100,10 @@ def pending_backward_roots() -> list[Tensor]:
     _BACKWARD_ROOTS.clear()
     if len(_runtime().opened_devices()) > 1:  # several devices: a step computes its own device's losses only
         here = _runtime().get_device()
-        elsewhere = [root for root in roots if not _reads_only(root.node, here)]
+        elsewhere = [root for root in roots if any(b.device is not here for b in memory_under(root.node))]
         _BACKWARD_ROOTS.extend(weakref.ref(root.node) for root in elsewhere)  # for their own device's step
         roots = [root for root in roots if all(root is not other for other in elsewhere)]
     return roots
-
-
-def _reads_only(node: Node, device) -> bool:
-    """Whether every memory a lazy node's graph reads is on `device`."""
-    stack, seen = [node], set()
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.buffer is not None:
-            if n.buffer.device is not device:
-                return False
-        else:
-            stack.extend(n.srcs)
-    return True
 
 
 _NOT_SEEN = object()
