@@ -8,7 +8,7 @@ run on tinygradlike and on a float64 torch reference that follows tinygradlike's
 failure; each class is shown once, with its program shrunk to a short Python repro.
 
     pytest tests/fuzz                          # the CI budget (60 programs)
-    pytest tests/fuzz --fuzz-budget 5000 -s    # a long hunt
+    pytest tests/fuzz --fuzz-budget 5000 -s -n 0   # a long hunt, in one process (its report prints)
 """
 import pytest
 
