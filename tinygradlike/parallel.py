@@ -48,7 +48,10 @@ class DataParallel:
     gradients over every device of every process, takes each optimizer's step, and returns the
     batch's mean loss (a float) and its logits (a numpy array), read from every device. With
     use_jit each device's two halves (forward and backward; the update) are recorded and
-    replayed apart, because the all-reduce between them is host work a replay cannot repeat.
+    replayed apart, because the all-reduce between them is host work a replay cannot repeat;
+    with overlap too (the default), a replay hands each bucket of gradients to the all-reduce
+    as soon as every device has it (the last layers' first), while the backward pass of the
+    first layers still runs.
 
     >>> model = nn.Linear(3, 2); opt = optim.SGD(model.parameters(), lr=0.1)
     >>> step = DataParallel([model], [opt], loss_fn=lambda m, x, y: (((m(x) - y) ** 2).mean(), m(x)))
@@ -115,7 +118,6 @@ class DataParallel:
         losses = [out[0].item() for out in outputs]
         logits = np.concatenate([out[1].numpy() for out in outputs])
         return float(np.mean(losses)), logits
-
 
     def _notifier(self, d: int, ready: list[list[Any]]) -> Callable:
         """jit.call_notifying's callback for device d: when the last gradient of a bucket is
