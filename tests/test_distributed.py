@@ -386,6 +386,39 @@ def test_all_reducing_during_the_backward_pass_gives_the_weights_all_reducing_af
 
 
 
+TO_JOB = """
+    import json, sys
+    from tinygradlike import Tensor, runtime
+
+    first, second = sys.argv[2].split(",")
+    with runtime.on_device(first):
+        a = Tensor([1.0, -2.0, 3.0], requires_grad=True)
+        lazy = a * 2  # computed on its own device by .to
+    b, c = a.to(second), lazy.to(second)
+    try:
+        a + b
+        error = ""
+    except ValueError as e:
+        error = str(e)
+    with runtime.on_device(second):
+        total = (b + c).numpy()
+    json.dump({"where": [b.node.buffer.device.index, c.node.buffer.device.index], "total": total.tolist(),
+               "requires_grad": [b.requires_grad, c.requires_grad], "same": a.to(first) is a, "error": error},
+              open(sys.argv[1] + "/to.json", "w"))
+"""
+
+
+def test_to_copies_a_tensor_onto_another_device_and_mixing_devices_says_so(two_devices, tmp_path):
+    devices, env = two_devices
+    out = subprocess.run([sys.executable, script(tmp_path, TO_JOB), str(tmp_path), ",".join(devices)],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = json.loads((tmp_path / "to.json").read_text())
+    assert got["where"] == [devices[1], devices[1]] and got["total"] == [3.0, -6.0, 9.0]
+    assert got["requires_grad"] == [True, True] and got["same"]  # as torch: a * 2 requires grad too
+    assert "operands are on different devices" in got["error"] and f"t.to('{devices[0]}')" in got["error"]
+
+
 def test_replicas_of_different_tensors_are_refused():
     with pytest.raises(ValueError, match=r"replica 1 has tensors \[\(\(3,\), 'float32'\)\] where replica 0 has "
                                          r"\[\(\(2,\), 'float32'\)\]"):

@@ -189,7 +189,7 @@ def _check_one_device(inputs, device) -> None:
             raise ValueError(f"a computation reads a tensor {node.shape} on {node.buffer.device.index} "
                              f"{node.buffer.device.name} but runs on {device.index} {device.name}: "
                              f"all its inputs must be on the device that runs it (runtime.set_device); "
-                             f"copy the tensor over with Tensor(t.numpy())")
+                             f"copy the tensor over with t.to(device)")
 
 
 def _scratch_buffers(rendered: RenderedKernel, device) -> tuple[runtime.Buffer, ...]:

@@ -655,7 +655,7 @@ def replay_launches(replays: tuple, nodes: list, device: Device) -> None:
                 raise ValueError(f"a computation reads a tensor {nodes[position].shape} on {buffer.device.index} "
                                  f"{buffer.device.name} but runs on {device.index} {device.name}: all its "
                                  f"inputs must be on the device that runs it (runtime.set_device); copy the "
-                                 f"tensor over with Tensor(t.numpy())")
+                                 f"tensor over with t.to(device)")
             args.append(buffer.cl)
         kernel._cl.set_args(*args, *replay.tail)
         enqueue(queue, kernel._cl, replay.global_size, replay.local_size)

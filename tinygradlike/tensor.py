@@ -985,6 +985,36 @@ class Tensor:
 
     clamp = clip
 
+    def to(self, target: Any) -> Tensor:
+        """torch's .to: with a dtype, cast(target); with a device (a runtime.Device, or a spec as
+        for TGL_DEVICE: "P:D" or a name substring), the values in memory on that device, as a
+        new leaf with this tensor's dtype and requires_grad (no history: gradients do not flow
+        back across devices, unlike torch's), or this tensor itself when it is already there.
+        Computations run on the default device (runtime.on_device), so the copy is what another
+        device's kernels can read.
+
+        >>> t = Tensor([1.5, 2.0]); t.to(t.node.buffer.device) is t, t.to("int32").numpy()
+        (True, array([1, 2], dtype=int32))
+        """
+        from tinygradlike import runtime
+
+        if not isinstance(target, runtime.Device):
+            try:
+                dt = dtypes.from_any(target)
+            except (TypeError, ValueError, KeyError):
+                dt = None  # not a dtype: a device spec (open_device says what is wrong with it)
+            if dt is not None:
+                return self.cast(dt)
+        device = target if isinstance(target, runtime.Device) else runtime.open_device(target)
+        here = {id(b.device): b.device for b in memory_under(self.node)}
+        source = next(iter(here.values())) if len(here) == 1 else runtime.get_device()
+        if source is device:
+            return self
+        with runtime.on_device(source):
+            values = self.numpy()
+        with runtime.on_device(device):
+            return Tensor(values, dtype=self.dtype, requires_grad=self.requires_grad)
+
     def cast(self, dtype: Any) -> Tensor:
         """The values converted to `dtype` (a DType, a numpy dtype, a name or float/int/bool):
         float to int truncates towards zero, nonzero becomes True. float64 on a device without
@@ -2332,8 +2362,8 @@ def _check_same_device(a: Tensor, b: Tensor) -> None:
     ma, mb = a.node.base.buffer, b.node.base.buffer
     if ma is not None and mb is not None and ma.device is not mb.device:
         raise ValueError(f"operands are on different devices: {a.shape} on {ma.device.index} {ma.device.name}, "
-                         f"{b.shape} on {mb.device.index} {mb.device.name}; copy one over with Tensor(t.numpy()) "
-                         f"made while the other device is the default (runtime.set_device)")
+                         f"{b.shape} on {mb.device.index} {mb.device.name}; copy one over with t.to(device), or "
+                         f"t.to('{ma.device.index}')")
 
 
 def _is_scalar(value: Any) -> bool:
