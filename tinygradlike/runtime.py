@@ -419,6 +419,8 @@ class Buffer:
         not replayed."""
         buffer = cls(nbytes, device)
         cl.enqueue_fill_buffer(buffer.device.queue, buffer.cl, np.uint8(0), 0, buffer._size)
+        if _capture.commands is not None:  # its zeros are not recorded: a replay must not trade them away
+            _capture.commands.created.discard(id(buffer))
         return buffer
 
     def copyin(self, arr: np.ndarray) -> None:
@@ -547,7 +549,8 @@ _profile: list | None = None
 
 class Commands(list):
     """What a capture recorded: the commands, and `created`, the ids of the Buffers made while
-    it was open (their first use is the kernel that writes them, or a copy into them)."""
+    it was open whose contents recorded commands write before anything reads them (a kernel's
+    outputs, a copy's destination; not Buffer.zeros, whose fill is not recorded)."""
 
     def __init__(self):
         super().__init__()
