@@ -39,6 +39,30 @@ print(f"running on {device.index}: {device.name} ({device.kind}), {device.comput
 assert any(d["default"] for d in runtime.list_devices())
 
 # %% [markdown]
+# ## More than one device
+#
+# `runtime.on_device(d)` makes `d` the default inside a `with` block: tensors made there live on
+# `d` and the kernels that compute from them run there. `t.to(d)` copies a tensor over, and
+# `parallel.replicate(model, d)` a whole model. Data parallelism is then a step that splits each
+# batch over the replicas, runs forward and backward on every device at once, sums the
+# gradients and takes the same update everywhere: `parallel.DataParallel`. Below, two replicas
+# share this one device, which shows the mechanics; `python -m tinygradlike --devices 0:0,1:0`
+# trains the digits job on two real ones, and `mpiexec -n 2` adds processes (docs/scaling.md).
+
+# %%
+from tinygradlike import parallel
+
+rng = np.random.default_rng(0)
+x, y = rng.standard_normal((8, 4)).astype(np.float32), rng.integers(0, 3, 8).astype(np.int32)
+model = nn.Linear(4, 3)
+replicas = [model, parallel.replicate(model, runtime.get_device())]
+step = parallel.DataParallel(replicas, [optim.SGD(m.parameters(), lr=0.5) for m in replicas])
+for _ in range(5):
+    loss, logits = step(x, y)  # each replica takes 4 of the 8 rows
+print(f"loss after 5 steps {loss:.4f}")
+assert np.array_equal(replicas[0].weight.numpy(), replicas[1].weight.numpy())  # the replicas stay equal
+
+# %% [markdown]
 # ## Where does the time go? `profile()`
 #
 # Inside `with profile() as report:` every kernel is timed on the device (its own start and end,
@@ -146,6 +170,7 @@ assert np.allclose(eager_style(data).numpy(), lazy_style(data).numpy())
 # | `benchmarks/overhead.py` | the host cost of eager code: a tiny op, a training step with and without jit, the cold start | a hand-written launch, PyTorch eager |
 # | `benchmarks/train.py` | an epoch of the digits job | the same model in PyTorch on the CPU |
 # | `benchmarks/compile_scaling.py` | cold compile time of a long backward | a 10x shorter one |
+# | `benchmarks/scale.py` | data-parallel training on 2 processes (or 2 devices) | 1 process |
 #
 # Run them with `TGL_DEVICE` set to compare devices: `TGL_DEVICE=nvidia python
 # benchmarks/tensor.py`. Every figure quoted in this project's notes came from these scripts.
