@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygradlike import Tensor, nn
+from torch_compare import compare_with_torch
 
 RTOL, ATOL = 2e-4, 2e-4
 
@@ -16,19 +17,9 @@ RTOL, ATOL = 2e-4, 2e-4
 def compare(fn_ours, fn_torch, *arrays, permuted=False, rtol=RTOL, atol=ATOL):
     """fn on the same values both ways; the first array is seen through a permute of its
     transposed storage when `permuted`. Compares the result and every gradient of sum(out * r)."""
-    storages = [np.ascontiguousarray(arrays[0].transpose(0, 1, 3, 2)) if permuted else arrays[0], *arrays[1:]]
-    ours = [Tensor(a, requires_grad=True) for a in storages]
-    theirs = [torch.tensor(a, requires_grad=True) for a in storages]
-    view = (lambda t: t.permute(0, 1, 3, 2)) if permuted else (lambda t: t)
-    out = fn_ours(view(ours[0]), *ours[1:])
-    out_t = fn_torch(view(theirs[0]), *theirs[1:])
-    assert tuple(out.shape) == tuple(out_t.shape)
-    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), rtol=rtol, atol=atol)
-    r = np.random.default_rng(1).standard_normal(tuple(out_t.shape)).astype(np.float32)
-    (out * Tensor(r)).sum().backward()
-    (out_t * torch.tensor(r)).sum().backward()
-    for t, tt in zip(ours, theirs):
-        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=rtol, atol=atol)
+    first = ((np.ascontiguousarray(arrays[0].transpose(0, 1, 3, 2)), lambda t: t.permute(0, 1, 3, 2)) if permuted
+             else (arrays[0], lambda t: t))
+    compare_with_torch(fn_ours, fn_torch, first, *((a, lambda t: t) for a in arrays[1:]), rtol=rtol, atol=atol, seed=1)
 
 
 def arrays(seed, *shapes):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tinygradlike import Tensor, reset_stats, stats
 from tinygradlike.dtypes import dtypes
 from tinygradlike.testing import random_values
+from torch_compare import compare_with_torch
 
 RTOL, ATOL = 1e-4, 1e-5
 LAYOUTS = ["contiguous", "permuted", "sliced", "flipped", "expanded"]
@@ -48,17 +49,7 @@ def plain(x: np.ndarray):
 def compare(fn_ours, fn_torch, *specs, rtol=RTOL, atol=ATOL):
     """Build the result both ways from the same storages; compare it and every leaf's gradient
     of sum(result * r) for a fixed random r."""
-    ours = [Tensor(s, requires_grad=True) for s, _ in specs]
-    theirs = [torch.tensor(s, requires_grad=True) for s, _ in specs]
-    out = fn_ours(*(view(t) for t, (_, view) in zip(ours, specs)))
-    out_t = fn_torch(*(view(t) for t, (_, view) in zip(theirs, specs)))
-    assert tuple(out.shape) == tuple(out_t.shape)
-    np.testing.assert_allclose(out.numpy(), out_t.detach().numpy(), rtol=rtol, atol=atol)
-    r = np.random.default_rng(0).standard_normal(tuple(out_t.shape)).astype(np.float32)
-    (out * Tensor(r)).sum().backward()
-    (out_t * torch.tensor(r)).sum().backward()
-    for t, tt in zip(ours, theirs):
-        np.testing.assert_allclose(t.grad.numpy(), tt.grad.numpy(), rtol=rtol, atol=atol)
+    compare_with_torch(fn_ours, fn_torch, *specs, rtol=rtol, atol=atol)
 
 
 def long(a) -> torch.Tensor:
